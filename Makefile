@@ -1,0 +1,92 @@
+# dask-slurm-lab: a SLURM cluster in Docker Compose, and the Dask lesson on it.
+# `make` lists the targets. Variables can be set on the command line or in .env.
+
+NODES ?= 4
+WORKERS ?= 4
+READY_TIMEOUT ?= 180
+BASE_IMAGE ?= debian:12.12-slim
+PYTHON ?= python3
+VENV ?= .venv
+
+export BASE_IMAGE
+COMPOSE := docker compose
+# A terminal for interactive commands (Ctrl-C reaches the run and cancels its
+# jobs); none when make runs without one (CI, scripts).
+TTY := $(shell test -t 0 || echo -T)
+# Pass a lab flag only when its variable was given, so an empty value is an error.
+given = $(if $(filter-out undefined,$(origin $(1))),$(2) '$($(1))')
+RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call given,PARTS,--parts) \
+            $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
+
+.DEFAULT_GOAL := help
+.PHONY: help up run shell down clean status logs build images wheelhouse base-image \
+        test test-unit test-cluster venv lock docker-engine
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+up: build ## start the cluster (NODES=4) and return when a test job has run
+	@$(COMPOSE) up -d --wait --remove-orphans --scale compute=$(NODES) \
+	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
+	@$(COMPOSE) exec -T login cluster-ready $(NODES) $(READY_TIMEOUT) \
+	    || { $(COMPOSE) logs --tail=40 slurmctld compute; exit 1; }
+
+run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
+	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
+	@$(COMPOSE) exec $(TTY) -u learner login lab run $(RUN_FLAGS)
+
+shell: ## a login shell on the cluster, as the unprivileged user
+	@$(COMPOSE) exec -u learner login bash -l
+
+status: ## the cluster's containers and Slurm nodes
+	@$(COMPOSE) ps -a
+	@$(COMPOSE) exec -T login sinfo -N -l 2>/dev/null || true
+
+logs: ## the last lines of every service's log
+	@$(COMPOSE) logs --tail=60
+
+down: ## stop the cluster; home, results and accounting stay on volumes
+	@$(COMPOSE) down --remove-orphans
+
+clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
+	@if [ "$(FORCE)" != 1 ]; then \
+	    printf 'Delete the cluster volumes (home, accounting, munge key)? [y/N] '; \
+	    read answer && [ "$$answer" = y ] || { echo "nothing deleted"; exit 1; }; fi
+	@$(COMPOSE) down --remove-orphans --volumes
+
+build: images ## build the images (from the pinned base image and the wheelhouse)
+
+images: base-image wheelhouse
+	@$(COMPOSE) build -q 2>&1 | grep -v 'configured to build using Bake' || true
+	@docker image inspect dask-slurm-lab/slurm:0.1.0 dask-slurm-lab/db:0.1.0 >/dev/null
+
+base-image:
+	@containers/base-image.sh $(BASE_IMAGE)
+
+wheelhouse:
+	@containers/wheelhouse.sh requirements.lock wheelhouse
+
+venv: $(VENV)/.done
+$(VENV)/.done: requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+test: venv ## all tests: unit tests, then the cluster tests (brings the cluster up)
+	$(VENV)/bin/pytest
+
+test-unit: venv ## unit tests only (seconds, no Docker)
+	$(VENV)/bin/pytest -m 'not cluster'
+
+test-cluster: venv ## cluster tests only
+	$(VENV)/bin/pytest -m cluster
+
+lock: ## re-resolve the pinned Python packages (requirements*.lock)
+	uv pip compile pyproject.toml containers/build-requirements.in --universal \
+	    --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
+	    --python-version 3.11 --generate-hashes -o requirements-dev.lock
+
+docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2
+	@containers/install-docker.sh

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Download every locked Python package, as wheels for the image's Python and
+# CPU, into ./wheelhouse. Images install from it with no network access, so a
+# build node without internet (or a container that cannot verify PyPI's TLS)
+# can still build, and every build gets the exact same bytes (--require-hashes).
+set -euo pipefail
+lock=${1:-requirements.lock}
+dest=${2:-wheelhouse}
+arch=${WHEEL_ARCH:-$(docker info --format '{{.Architecture}}' 2>/dev/null || uname -m)}
+case "$arch" in
+    x86_64|amd64) arch=x86_64 ;;
+    aarch64|arm64) arch=aarch64 ;;
+    *) echo "error: no wheels for CPU '$arch'; set WHEEL_ARCH to x86_64 or aarch64" >&2; exit 1 ;;
+esac
+stamp="$dest/.stamp-$arch-$(sha256sum "$lock" | cut -c1-16)"
+[ -e "$stamp" ] && exit 0
+mkdir -p "$dest"
+python3 -m pip download --quiet --disable-pip-version-check \
+    --require-hashes -r "$lock" --dest "$dest" \
+    --only-binary=:all: --implementation cp --python-version 3.11 \
+    --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" \
+    --platform "manylinux2014_$arch" --platform "linux_$arch"
+rm -f "$dest"/.stamp-*
+touch "$stamp"
+echo "wheelhouse: $(ls "$dest"/*.whl | wc -l) wheels for cp311/$arch in $dest"

@@ -1,0 +1,167 @@
+"""The `lab` command: `lab run` (the lesson's study once) and `lab seff JOBID`.
+
+Exit status: 0 done, 1 the run failed (wrong sum, no worker, Slurm error),
+2 bad input (nothing was started or submitted), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__, checks, config, slurm
+
+BACKENDS = ("auto", "slurm", "local")
+SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says what to do."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="lab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="run the lesson's study once and check its sum",
+                         description="Run the lesson's study: PARTS pure-Python partial sums "
+                         "of range(SIZE), on WORKERS Dask workers, timing only the compute. "
+                         "Defaults come from dask config (lab.*, jobqueue.slurm.*).")
+    run.add_argument("--workers", "-n", help="Dask workers to start (default: lab.workers)")
+    run.add_argument("--size", help="numbers each part sums (default: lab.size, 40000000)")
+    run.add_argument("--parts", help="independent parts (default: lab.parts, 4)")
+    run.add_argument("--backend", choices=BACKENDS,
+                     help="slurm: worker jobs; local: a LocalCluster; auto: slurm when sbatch answers")
+    run.add_argument("--worker-timeout", help="seconds to wait for workers (default: lab.worker-timeout)")
+    slurm_group = run.add_argument_group("slurm worker jobs (default: dask config jobqueue.slurm.*)")
+    slurm_group.add_argument("--cores", help="cores per worker job (lesson: 1)")
+    slurm_group.add_argument("--memory", help="memory per worker job, e.g. 256M (lesson)")
+    slurm_group.add_argument("--walltime", help="time limit per worker job, e.g. 00:05:00 (lesson)")
+    slurm_group.add_argument("--queue", help="partition")
+    slurm_group.add_argument("--account", help="Slurm account")
+    slurm_group.add_argument("--interface", help="network interface for scheduler and workers, e.g. eth0")
+    slurm_group.add_argument("--python", help="worker python command")
+    run.add_argument("--show-job-script", action="store_true", help="print the worker job script")
+    run.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+
+    seff = sub.add_parser("seff", help="CPU and memory efficiency of a finished Slurm job")
+    seff.add_argument("job", help="Slurm job id")
+    return parser
+
+
+def _settings(args) -> dict:
+    """Every input of a run, flags over dask config, checked before anything starts."""
+    pick = lambda flag, key: config.lab(key) if flag is None else flag  # noqa: E731
+    settings = {
+        "workers": checks.whole_number("--workers", pick(args.workers, "workers"), 1, 512),
+        "size": checks.whole_number("--size", pick(args.size, "size"), 1, 10**10),
+        "parts": checks.whole_number("--parts", pick(args.parts, "parts"), 1, 10_000),
+        "timeout": checks.seconds("--worker-timeout", pick(args.worker_timeout, "worker-timeout")),
+        "backend": args.backend or config.lab("backend"),
+    }
+    if settings["backend"] not in BACKENDS:
+        raise checks.BadInput(f"lab.backend must be one of {', '.join(BACKENDS)} "
+                              f"(got {settings['backend']!r})")
+    if args.json:
+        folder = Path(args.json).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise checks.BadInput(f"--json: cannot write into {folder}; choose a writable folder")
+    return settings
+
+
+def _slurm_options(args) -> dict:
+    options = {}
+    for name in SLURM_FLAGS:
+        value = getattr(args, name)
+        options[name] = config.slurm(name) if value is None else value
+    options["cores"] = checks.whole_number("--cores", options["cores"], 1, 1024)
+    options["memory"] = checks.memory("--memory", options["memory"])
+    options["walltime"] = checks.walltime("--walltime", options["walltime"])
+    return {key: value for key, value in options.items() if value not in (None, "")}
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write atomically: a reader sees the old file or the whole new one."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_run(args) -> int:
+    settings = _settings(args)
+    backend = settings["backend"]
+    if backend == "auto":
+        backend = "slurm" if slurm.available() else "local"
+    options = _slurm_options(args) if backend == "slurm" else {}
+    if backend == "slurm" and not slurm.available():
+        raise checks.BadInput("no SLURM controller answers here (sbatch/squeue); "
+                              "use --backend local, or run inside the cluster (make run)")
+
+    from .report import format_run
+    from .runner import run_study
+
+    result = run_study(backend, settings["workers"], settings["size"], settings["parts"],
+                       slurm_options=options, timeout=settings["timeout"],
+                       say=lambda text: print(text, flush=True),
+                       show_job_script=args.show_job_script)
+    print(format_run(result), flush=True)
+    if args.json:
+        write_json(args.json, result.to_dict())
+    if not result.correct:
+        print(f"lab run: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
+        return 1
+    if result.leftover_jobs:
+        print(f"lab run: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_seff(args) -> int:
+    from .seff import efficiency, format_report, query
+
+    job = str(checks.whole_number("JOBID", args.job.split(".")[0], 1))
+    print(format_report(efficiency(query(job))))
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # A terminated run cleans up like Ctrl-C: its worker jobs are cancelled.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return {"run": cmd_run, "seff": cmd_seff}[args.command](args)
+    except checks.BadInput as err:
+        print(f"lab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lab {args.command}: interrupted; worker jobs cancelled", file=sys.stderr)
+        return 130
+    except Exception as err:  # a one-line reason, not a traceback, for known failures
+        from .runner import NoWorkers
+
+        if isinstance(err, (slurm.SlurmError, NoWorkers)):
+            print(f"lab {args.command}: error: {err}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,32 @@
+"""What `lab run` prints: the lesson's banners, plus what a learner needs to read them."""
+
+from __future__ import annotations
+
+from .runner import RunResult
+
+
+def banner(char: str, width: int) -> str:
+    return char * width
+
+
+def format_run(result: RunResult) -> str:
+    lines = [
+        f"backend: {result.backend}   parts: {result.parts}   size: {result.size}",
+        f"workers: {result.workers_requested} requested, {result.workers_connected} connected"
+        f" (in {result.startup_seconds:.1f}s)",
+    ]
+    if result.workers:
+        lines.append(f"  {'worker':<7}{'node':<16}{'slurm job':<11}user")
+        for number, worker in enumerate(result.workers, 1):
+            lines.append(f"  {number:<7}{worker['node']:<16}{worker['job'] or '-':<11}{worker['user']}")
+    verdict = "correct" if result.correct else f"WRONG, expected {result.expected}"
+    lines += [
+        banner("=", 39),
+        f"Compute time: {result.compute_seconds:.2f}s",
+        banner("=", 39),
+        f"sum: {result.total} ({verdict})",
+        banner("-", 40),
+        f"wall clock time:{result.wall_seconds:.2f}s",
+        banner("-", 40),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Run the study once: start workers, wait for them, time the compute, clean up."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+from dask.distributed import Client, LocalCluster
+
+from . import config, slurm
+from .study import build_graph, expected_sum
+
+
+@dataclass
+class RunResult:
+    backend: str
+    workers_requested: int
+    workers_connected: int
+    size: int
+    parts: int
+    total: int
+    expected: int
+    correct: bool
+    compute_seconds: float
+    startup_seconds: float
+    wall_seconds: float
+    workers: list[dict] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    leftover_jobs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class NoWorkers(RuntimeError):
+    """No worker connected before the timeout."""
+
+
+def _where() -> dict:
+    """Runs on each worker: where it is and whose it is."""
+    return {
+        "node": os.environ.get("SLURMD_NODENAME") or socket.gethostname(),
+        "job": os.environ.get("SLURM_JOB_ID", ""),
+        "user": getpass.getuser(),
+    }
+
+
+def _slurm_job_ids(cluster) -> list[str]:
+    """Slurm job ids of the cluster's worker jobs submitted so far."""
+    ids = (getattr(job, "job_id", None) for job in list(cluster.workers.values()))
+    return [str(job_id) for job_id in ids if job_id]
+
+
+@contextmanager
+def open_cluster(backend: str, slurm_options: dict):
+    """A cluster that is always closed, its Slurm jobs cancelled, on any exit."""
+    if backend == "local":
+        cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+        return
+
+    from dask_jobqueue import SLURMCluster
+
+    cluster = SLURMCluster(**slurm_options)
+    submitted: set[str] = set()
+    cluster.lab_submitted = submitted  # filled while waiting, read on exit
+    try:
+        yield cluster
+    finally:
+        submitted.update(_slurm_job_ids(cluster))
+        try:
+            cluster.close(timeout=30)
+        finally:
+            # close() cancels its jobs; make sure, even after Ctrl-C mid-close,
+            # and wait until Slurm has let them go.
+            left = [row["job"] for row in slurm.queue(sorted(submitted))]
+            if left:
+                slurm.cancel(left)
+            slurm.wait_gone(sorted(submitted), timeout=60)
+
+
+def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> int:
+    """Poll until `wanted` workers are connected or `timeout` passes.
+
+    Says which worker jobs are pending and why (e.g. Resources) while waiting.
+    Returns the number connected.
+    """
+    start = time.monotonic()
+    next_note = start + 5
+    while True:
+        connected = len(client.nthreads())
+        if connected >= wanted:
+            return connected
+        now = time.monotonic()
+        ids = _slurm_job_ids(cluster) if hasattr(cluster, "lab_submitted") else []
+        if ids:
+            cluster.lab_submitted.update(ids)
+        if now - start >= timeout:
+            pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"] if ids else []
+            if pending:
+                reasons = ", ".join(sorted({r["reason"] for r in pending}))
+                say(f"{len(pending)} worker job(s) still pending after {timeout:g}s "
+                    f"(reason: {reasons}); going on with {connected}")
+            return connected
+        if ids and now >= next_note:
+            pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"]
+            if pending:
+                reasons = ", ".join(sorted({r["reason"] for r in pending}))
+                say(f"waiting: {connected}/{wanted} workers connected, "
+                    f"{len(pending)} job(s) pending (reason: {reasons})")
+            next_note = now + 5
+        time.sleep(0.05)
+
+
+def run_study(backend: str, workers: int, size: int, parts: int,
+              slurm_options: dict | None = None, timeout: float | None = None,
+              say=print, show_job_script: bool = False) -> RunResult:
+    wall_start = time.monotonic()
+    timeout = float(config.lab("worker-timeout") if timeout is None else timeout)
+    with open_cluster(backend, slurm_options or {}) as cluster:
+        if show_job_script and backend == "slurm":
+            say(cluster.job_script())
+        with Client(cluster) as client:
+            scale_start = time.monotonic()
+            cluster.scale(workers)
+            connected = wait_for_workers(client, cluster, workers, timeout, say)
+            startup = time.monotonic() - scale_start
+            if connected == 0:
+                raise NoWorkers(
+                    f"no worker connected within {timeout:g}s; see `squeue` and the "
+                    f"worker logs, or raise lab.worker-timeout (--worker-timeout)")
+            where = client.run(_where)
+            graph = build_graph(size, parts)
+            compute_start = time.monotonic()
+            total = graph.compute()
+            compute = time.monotonic() - compute_start
+        job_ids = sorted(getattr(cluster, "lab_submitted", set()) | set(_slurm_job_ids(cluster)))
+    leftover = [row["job"] for row in slurm.queue(job_ids)] if job_ids else []
+    expected = expected_sum(size, parts)
+    return RunResult(
+        backend=backend, workers_requested=workers, workers_connected=connected,
+        size=size, parts=parts, total=total, expected=expected,
+        correct=total == expected, compute_seconds=compute, startup_seconds=startup,
+        wall_seconds=time.monotonic() - wall_start,
+        workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
+        job_ids=job_ids, leftover_jobs=leftover,
+    )
+

@@ -1,0 +1,71 @@
+"""Small, typed wrappers around the Slurm commands the lab needs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a hang
+
+
+class SlurmError(RuntimeError):
+    """A Slurm command is missing, failed or timed out."""
+
+
+def run(*cmd: str, timeout: float = TIMEOUT) -> str:
+    if shutil.which(cmd[0]) is None:
+        raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH")
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise SlurmError(f"{' '.join(cmd)} failed: {message[-1] if message else done.returncode}")
+    return done.stdout
+
+
+def available() -> bool:
+    """True when sbatch exists and the controller answers squeue."""
+    if shutil.which("sbatch") is None:
+        return False
+    try:
+        run("squeue", "-h", "-o", "%i", "-j", "0", timeout=10)
+    except SlurmError as err:
+        # squeue -j 0 answers "Invalid job id" from a live controller.
+        return "Invalid job id" in str(err)
+    return True
+
+
+def queue(job_ids: list[str]) -> list[dict]:
+    """The jobs among job_ids still in squeue: id, state, reason, node."""
+    if not job_ids:
+        return []
+    try:
+        out = run("squeue", "-h", "-j", ",".join(job_ids), "-o", "%i|%T|%r|%N")
+    except SlurmError as err:
+        if "Invalid job id" in str(err):  # all of them have left the queue
+            return []
+        raise
+    rows = []
+    for line in out.splitlines():
+        job, state, reason, node = line.split("|")
+        rows.append({"job": job, "state": state, "reason": reason, "node": node})
+    return rows
+
+
+def cancel(job_ids: list[str]) -> None:
+    if job_ids:
+        run("scancel", *job_ids)
+
+
+def wait_gone(job_ids: list[str], timeout: float) -> list[str]:
+    """Wait until none of job_ids is in squeue (cancelled jobs pass through
+    COMPLETING); return those still there after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [row["job"] for row in queue(job_ids)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.2)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# cluster-ready NODES [TIMEOUT]: wait until NODES compute nodes are idle and a
+# test job has run on all of them as the lab user. Run on the login node.
+set -euo pipefail
+nodes=${1:?usage: cluster-ready NODES [TIMEOUT]}
+timeout=${2:-120}
+deadline=$((SECONDS + timeout))
+idle=0
+# Compute containers removed by a smaller NODES leave dynamic nodes behind
+# that no slurmd answers for: forget them.
+for node in $(sinfo -h -N -t down,drain,fail -o '%N' 2>/dev/null | sort -u); do
+    scontrol show node "$node" | grep -q DYNAMIC && scontrol delete nodename="$node" || true
+done
+while :; do
+    idle=$(sinfo -h -N -t idle -o '%N' 2>/dev/null | sort -u | wc -l || echo 0)
+    ((idle >= nodes)) && break
+    if ((SECONDS >= deadline)); then
+        echo "error: only $idle of $nodes compute nodes are idle after ${timeout}s" >&2
+        sinfo -N -l >&2 || true
+        exit 1
+    fi
+    sleep 0.5
+done
+out=$(runuser -u learner -- srun --nodes="$nodes" --ntasks-per-node=1 --time=1 \
+      --job-name=cluster-ready hostname 2>&1) || {
+    echo "error: the test job failed: $out" >&2
+    exit 1
+}
+echo "cluster ready: $idle nodes idle, test job ran on $(sort -u <<<"$out" | wc -l) nodes"
