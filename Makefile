@@ -82,10 +82,11 @@ test-unit: venv ## unit tests only (seconds, no Docker)
 test-cluster: venv ## cluster tests only
 	$(VENV)/bin/pytest -m cluster
 
-lock: ## re-resolve the pinned Python packages (requirements*.lock)
-	uv pip compile pyproject.toml containers/build-requirements.in --universal \
+lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
+	$(VENV)/bin/pip install -q uv==0.9.30
+	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --universal \
 	    --python-version 3.11 --generate-hashes -o requirements.lock
-	uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
+	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
 	    --python-version 3.11 --generate-hashes -o requirements-dev.lock
 
 docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2

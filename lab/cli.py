@@ -148,8 +148,11 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # A terminated run cleans up like Ctrl-C: its worker jobs are cancelled.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, kill and a closed terminal all clean up the same way: the
+    # run's worker jobs are cancelled. (Set explicitly: a shell starts
+    # background commands with SIGINT ignored.)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         return {"run": cmd_run, "seff": cmd_seff}[args.command](args)
     except checks.BadInput as err:

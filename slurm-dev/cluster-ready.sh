@@ -6,13 +6,19 @@ nodes=${1:?usage: cluster-ready NODES [TIMEOUT]}
 timeout=${2:-120}
 deadline=$((SECONDS + timeout))
 idle=0
-# Compute containers removed by a smaller NODES leave dynamic nodes behind
-# that no slurmd answers for: forget them.
-for node in $(sinfo -h -N -t down,drain,fail -o '%N' 2>/dev/null | sort -u); do
-    scontrol show node "$node" | grep -q DYNAMIC && scontrol delete nodename="$node" || true
+# Compute containers removed by a smaller NODES leave dynamic nodes behind;
+# their address (the container name) no longer resolves: forget them.
+for line in $(scontrol show nodes -o 2>/dev/null | grep DYNAMIC | grep -o 'NodeName=[^ ]* .*NodeAddr=[^ ]*' \
+              | sed -E 's/NodeName=([^ ]*) .*NodeAddr=(.*)/\1,\2/'); do
+    node=${line%%,*} address=${line#*,}
+    if ! getent hosts "$address" >/dev/null; then
+        scontrol update nodename="$node" state=down reason="container removed" 2>/dev/null || true
+        scontrol delete nodename="$node" 2>/dev/null || true
+    fi
 done
 while :; do
-    idle=$(sinfo -h -N -t idle -o '%N' 2>/dev/null | sort -u | wc -l || echo 0)
+    # Responding idle nodes only: a trailing * means "not responding".
+    idle=$(sinfo -h -N -t idle -o '%N %t' 2>/dev/null | awk '$2 !~ /\*$/' | sort -u | wc -l || echo 0)
     ((idle >= nodes)) && break
     if ((SECONDS >= deadline)); then
         echo "error: only $idle of $nodes compute nodes are idle after ${timeout}s" >&2

@@ -1,0 +1,88 @@
+"""Shared fixtures. Cluster tests (marker `cluster`) share one real compose
+cluster per session, under a project name of their own so a user's running
+cluster is never touched; it is torn down, volumes included, at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
+NODES = 4
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll predicate() with a monotonic clock; its truthy value, or an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """The test cluster, driven the way a user drives it: make and docker compose."""
+
+    def __init__(self, workdir: Path):
+        self.env = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT, LAB_WORKDIR=str(workdir),
+                        DASHBOARD_PORT="18787")
+        self.workdir = workdir
+
+    def make(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def compose(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
+        done = subprocess.run(["docker", "compose", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def sh(self, command: str, user: str = "learner", service: str = "login",
+           timeout: float = 300) -> subprocess.CompletedProcess:
+        """A login shell command on a cluster node (as a learner would type it)."""
+        return self.compose("exec", "-T", "-u", user, service, "bash", "-lc", command, timeout=timeout)
+
+    def out(self, command: str, **kwargs) -> str:
+        done = self.sh(command, **kwargs)
+        assert done.returncode == 0, f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def queue(self) -> list[str]:
+        return self.out("squeue -h -u learner -o %i").split()
+
+    def logs(self) -> str:
+        return self.compose("logs", "--tail=80").stdout
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("work")
+    workdir.chmod(0o777)
+    lab = Cluster(workdir)
+    up = lab.make("up", f"NODES={NODES}")
+    try:
+        if up.returncode != 0:
+            pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
+        yield lab
+    finally:
+        lab.compose("down", "--volumes", "--remove-orphans", timeout=180)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed cluster test, attach the services' logs to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "cluster" in item.fixturenames:
+        lab = item.funcargs["cluster"]
+        report.sections.append(("cluster logs", lab.logs()[-20000:]))

@@ -1,0 +1,100 @@
+"""The lab command, in process (main(argv) -> int) and once as installed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lab.cli import main, write_json
+
+SMALL = ["--size", "20000", "--parts", "3"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "--workers", "0"], "--workers must be from 1 to 512 (got 0)"),
+    (["run", "--workers", "-1"], "--workers must be a whole number"),
+    (["run", "--workers", "abc"], "--workers must be a whole number"),
+    (["run", "--workers", ""], "--workers must be a whole number"),
+    (["run", "--workers", "100000"], "--workers must be from 1 to 512"),
+    (["run", "--size", "-5"], "--size must be a whole number"),
+    (["run", "--size", "0"], "--size must be from 1"),
+    (["run", "--parts", "x"], "--parts must be a whole number"),
+    (["run", "--worker-timeout", "0"], "--worker-timeout must be a positive number"),
+    (["run", "--backend", "kubernetes"], "invalid choice: 'kubernetes'"),
+    (["run", "--workers"], "expected one argument"),
+    (["run", "--bogus"], "unrecognized arguments: --bogus"),
+    (["seff", "abc"], "JOBID must be a whole number"),
+    ([], "the following arguments are required: command"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        status = main(argv)
+        raise SystemExit(status)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has a Slurm client")
+def test_slurm_backend_without_slurm_is_bad_input(capsys):
+    assert main(["run", "--backend", "slurm", *SMALL]) == 2
+    assert "no SLURM controller answers here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--memory", "lots", "--memory must be a memory size"),
+    ("--walltime", "5 minutes", "--walltime must be a Slurm time"),
+    ("--cores", "0", "--cores must be from 1"),
+])
+def test_bad_slurm_settings_are_refused_before_submitting(flag, value, says, capsys, monkeypatch):
+    monkeypatch.setattr("lab.slurm.available", lambda: True)
+    submitted = []
+    monkeypatch.setattr("lab.runner.run_study", lambda *a, **k: submitted.append(a))
+    assert main(["run", "--backend", "slurm", flag, value]) == 2
+    assert says in capsys.readouterr().err
+    assert submitted == []
+
+
+def test_unwritable_json_folder_is_refused_and_nothing_runs(tmp_path, capsys):
+    target = tmp_path / "missing" / "result.json"
+    assert main(["run", "--backend", "local", *SMALL, "--json", str(target)]) == 2
+    assert "cannot write into" in capsys.readouterr().err
+    assert not target.parent.exists()
+
+
+def test_local_run_prints_the_lessons_output_and_a_correct_sum(tmp_path, capsys):
+    out_file = tmp_path / "result.json"
+    assert main(["run", "--backend", "local", "--workers", "2", *SMALL, "--json", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "\nCompute time: " in out and "\nwall clock time:" in out
+    assert "=" * 39 in out and "-" * 40 in out
+    assert "sum: 599970000 (correct)" in out
+    result = json.loads(out_file.read_text())
+    assert result["correct"] and result["total"] == 3 * sum(range(20000))
+    assert result["workers_connected"] == 2 and result["backend"] == "local"
+    assert result["compute_seconds"] > 0 and result["wall_seconds"] >= result["compute_seconds"]
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left
+
+
+def test_write_json_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "r.json"
+    write_json(str(target), {"run": 1})
+    with pytest.raises(TypeError):
+        write_json(str(target), {"run": object()})
+    assert json.loads(target.read_text()) == {"run": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_installed_command_runs(tmp_path):
+    lab = shutil.which("lab", path=os.path.dirname(sys.executable))
+    assert lab, "the lab console script is not installed"
+    done = subprocess.run([lab, "run", "--backend", "local", "--workers", "1", *SMALL],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "(correct)" in done.stdout
+    bad = subprocess.run([lab, "run", "--workers", "abc"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == ""

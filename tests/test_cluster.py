@@ -1,0 +1,128 @@
+"""The real thing: a compose SLURM cluster, Dask workers as Slurm jobs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import NODES, wait_until
+
+pytestmark = pytest.mark.cluster
+
+SMALL = "--size 3000000"  # ~0.2 s a part here: the study's shape, quick
+
+
+def lab_run(cluster, flags: str, timeout: float = 300):
+    """`lab run` on the login node as the learner; (result dict, completed process)."""
+    name = f"/tmp/result-{time.monotonic_ns()}.json"
+    done = cluster.sh(f"lab run {flags} --json {name}", timeout=timeout)
+    result = json.loads(cluster.out(f"cat {name}")) if done.returncode == 0 else None
+    return result, done
+
+
+def test_cluster_has_its_nodes_idle_and_sized(cluster):
+    rows = cluster.out("sinfo -h -N -o '%N %t %c %m'").split("\n")
+    nodes = {line.split()[0]: line.split()[1:] for line in rows if line}
+    assert sorted(nodes) == [f"compute-{n}" for n in range(1, NODES + 1)]
+    assert all(state == ["idle", "2", "2048"] for state in nodes.values()), nodes
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_study_on_slurm_workers(cluster, workers):
+    result, done = lab_run(cluster, f"--workers {workers} {SMALL}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert result["backend"] == "slurm"
+    assert result["correct"] and result["total"] == 4 * 3000000 * 2999999 // 2
+    assert result["workers_connected"] == workers
+    assert len(result["job_ids"]) == workers
+    # Each worker ran in its own Slurm job, on a compute node, as the learner.
+    assert sorted(w["job"] for w in result["workers"]) == sorted(result["job_ids"])
+    assert all(w["node"].startswith("compute-") for w in result["workers"])
+    assert {w["user"] for w in result["workers"]} == {"learner"}
+    assert "Compute time: " in done.stdout and "(correct)" in done.stdout
+    # Nothing is left queued, and accounting knows every job.
+    assert result["leftover_jobs"] == [] and cluster.queue() == []
+    ids = ",".join(result["job_ids"])
+    accounted = wait_until(lambda: set(cluster.out(f"sacct -n -X -P -j {ids} -o JobID,User").split()),
+                           30, what="sacct to list the jobs")
+    assert accounted == {f"{job}|learner" for job in result["job_ids"]}
+
+
+def test_more_workers_than_slots_goes_on_with_those_that_started(cluster):
+    # 4 nodes x 2 CPUs = 8 slots; 10 one-core workers cannot all start.
+    result, done = lab_run(cluster, f"--workers 10 --worker-timeout 20 {SMALL}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    note = [line for line in done.stdout.splitlines() if "still pending after 20s" in line]
+    assert note and note[0].startswith("2 worker job(s)") and "Resources" in note[0], done.stdout
+    assert result["workers_connected"] == 8 and result["correct"]
+    assert cluster.queue() == []
+
+
+def test_bad_input_submits_nothing(cluster):
+    before = cluster.out("sacct -n -X -a -o JobID | wc -l")
+    for flags in ["--workers 0", "--workers abc", "--size -5", "--memory lots", "--walltime soon"]:
+        done = cluster.sh(f"lab run {flags}")
+        assert done.returncode == 2, (flags, done.stderr)
+        assert done.stderr.count("\n") == 1 and "error:" in done.stderr
+    assert cluster.queue() == []
+    assert cluster.out("sacct -n -X -a -o JobID | wc -l") == before
+
+
+def test_make_run_bad_input_exits_2_with_one_line(cluster):
+    done = cluster.make("run", "WORKERS=abc")
+    assert done.returncode == 2
+    assert "--workers must be a whole number" in done.stderr
+    assert cluster.queue() == []
+
+
+def test_ctrl_c_cancels_the_worker_jobs(cluster):
+    # Ask for more workers than fit, so the run is still waiting when interrupted.
+    cluster.sh(f"nohup lab run --workers 10 --worker-timeout 120 {SMALL} >/tmp/int.log 2>&1 &")
+    wait_until(lambda: len(cluster.queue()) >= 10, 60, what="10 worker jobs in squeue")
+    # The pattern matches the lab process, not the shell that runs pkill.
+    cluster.out("pkill -INT -u learner -f '[v]env/bin/lab run'")
+    wait_until(lambda: cluster.sh("pgrep -u learner -f '[v]env/bin/lab run'").returncode == 1, 60,
+               what="lab run to exit")
+    assert cluster.queue() == []
+    assert "interrupted; worker jobs cancelled" in cluster.out("cat /tmp/int.log")
+
+
+def test_lessons_script_runs_unmodified_with_srun(cluster):
+    script = (Path(__file__).parent / "lesson" / "compute-distributed.py").read_text()
+    cluster.out(f"cat > ~/compute-distributed.py <<'EOF'\n{script}\nEOF")
+    before = cluster.out("sacct -n -X -P -u learner -o JobID").split()
+    out = cluster.out("srun --job-name=lesson python compute-distributed.py", timeout=300)
+    assert "#SBATCH --mem=245M" in out and "#SBATCH -t 00:05:00" in out  # print(cluster.job_script())
+    assert "Compute time: " in out and "wall clock time:" in out
+    compute = float(out.split("Compute time: ")[1].split("s")[0])
+    assert 0 < compute < 120
+    assert cluster.queue() == []
+
+    def new_jobs():  # the script's own job and its worker job, as the learner
+        rows = cluster.out("sacct -n -X -P -u learner -o JobID,JobName").splitlines()
+        names = {row.split("|")[1] for row in rows if row.split("|")[0] not in before}
+        return names if {"lesson", "dask-worker"} <= names else None
+
+    wait_until(new_jobs, 30, what="sacct to list the lesson's job and its worker job")
+
+
+def test_seff_reports_a_finished_job(cluster):
+    job = cluster.out("sbatch --parsable --wait --wrap 'python -c \"sum(range(30_000_000))\"'").strip()
+    report = wait_until(lambda: (lambda d: d.stdout if d.returncode == 0 else None)(
+        cluster.sh(f"seff {shlex.quote(job)}")), 30, what="seff to answer")
+    assert f"Job ID: {job}" in report and "State: COMPLETED (exit code 0)" in report
+    assert "User/Group: learner/learner" in report
+    efficiency = float(report.split("CPU Efficiency: ")[1].split("%")[0])
+    assert 0 <= efficiency <= 100
+
+
+def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster):
+    assert cluster.out("srun -N1 id -un").strip() == "learner"
+    assert cluster.sh("cat /etc/munge/munge.key").returncode != 0
+    assert cluster.out("stat -c '%a %U' /etc/munge/munge.key", user="root").strip() == "400 munge"
+    assert cluster.out("stat -c '%a %U' /etc/munge/munge.key", user="root", service="compute").strip() \
+        == "400 munge"

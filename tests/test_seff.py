@@ -1,0 +1,50 @@
+import pytest
+
+from lab.seff import efficiency, format_report, hms, parse_duration, parse_size
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("00:11.500", 11.5), ("01:02:03", 3723), ("1-00:00:01", 86401), ("", 0), ("59:00", 3540),
+])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text, size", [
+    ("262144K", 256 * 1024**2), ("256M", 256 * 1024**2), ("2Gn", 2 * 1024**3), ("", 0), ("1024", 1024),
+])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+def row(**fields):
+    base = dict(JobID="7", JobName="python", User="learner", Group="learner", State="COMPLETED",
+                ExitCode="0:0", AllocCPUS="1", NNodes="1", ElapsedRaw="12", TotalCPU="00:11",
+                ReqMem="262144K", MaxRSS="", Cluster="lab")
+    base.update(fields)
+    return base
+
+
+def test_the_lessons_gil_episode_numbers():
+    # One pure-Python job on 1, 2 and 4 CPUs: 91.67%, ~50%, ~25% efficiency.
+    assert efficiency([row()])["cpu_efficiency"] == pytest.approx(91.67, abs=0.01)
+    assert efficiency([row(AllocCPUS="2", TotalCPU="00:11", ElapsedRaw="11")])["cpu_efficiency"] == 50
+    assert efficiency([row(AllocCPUS="4", TotalCPU="00:11", ElapsedRaw="11")])["cpu_efficiency"] == 25
+
+
+def test_memory_comes_from_the_largest_step():
+    rows = [row(), row(JobID="7.batch", MaxRSS="65536K"), row(JobID="7.extern", MaxRSS="1024K")]
+    eff = efficiency(rows)
+    assert eff["max_rss_bytes"] == 64 * 1024**2
+    assert eff["memory_efficiency"] == 25.0
+
+
+def test_report_reads_like_seff():
+    text = format_report(efficiency([row(), row(JobID="7.batch", MaxRSS="65536K")]))
+    assert "CPU Efficiency: 91.67% of 00:00:12 core-walltime" in text
+    assert "Memory Efficiency: 25.00% of 256.00 MB" in text
+    assert "State: COMPLETED (exit code 0)" in text
+
+
+def test_hms():
+    assert hms(3723) == "01:02:03" and hms(86401) == "1-00:00:01"

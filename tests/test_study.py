@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from lab.study import WrongSum, build_graph, check_sum, compute_part, expected_sum
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 10, 12345])
+def test_compute_part_is_the_lessons_loop(size):
+    assert compute_part(size) == sum(range(size))
+
+
+@pytest.mark.parametrize("size, parts", [(1, 1), (10, 4), (40_000_000, 4), (10**10, 10_000)])
+def test_expected_sum_is_the_closed_form(size, parts):
+    if size < 10**6:
+        assert expected_sum(size, parts) == parts * sum(range(size))
+    assert expected_sum(size, parts) == parts * size * (size - 1) // 2
+
+
+def test_graph_sums_all_parts():
+    total = build_graph(1000, 7).compute(scheduler="synchronous")
+    assert total == check_sum(total, 1000, 7) == 7 * 499500
+
+
+def test_graph_parts_are_distinct_tasks():
+    # Same arguments, yet one task each: otherwise dask would run one part once.
+    graph = build_graph(10, 4)
+    assert len([k for k in dict(graph.dask) if str(k).startswith("compute_part")]) == 4
+
+
+def test_c_int_overflow_of_the_lessons_cython_variant_is_caught():
+    # `cdef int part` wraps at 2**31: the lesson's Cython answer for size=40e6.
+    size, parts = 40_000_000, 4
+    part = np.int64(size) * (size - 1) // 2
+    wrapped = int(np.array(part).astype(np.int32)) * parts
+    with pytest.raises(WrongSum, match="wrong sum"):
+        check_sum(wrapped, size, parts)
+
+
+def test_a_lost_part_is_caught():
+    with pytest.raises(WrongSum, match=r"expected 3199999920000000"):
+        check_sum(3 * expected_sum(40_000_000, 1), 40_000_000, 4)
