@@ -11,7 +11,7 @@ import re
 
 from . import slurm
 
-FIELDS = "JobID,JobName,User,Group,State,ExitCode,AllocCPUS,NNodes,ElapsedRaw,TotalCPU,ReqMem,MaxRSS,Cluster"
+FIELDS = "JobID,JobName,User,Group,State,ExitCode,AllocCPUS,NNodes,ElapsedRaw,TotalCPU,AllocTRES,MaxRSS,Cluster"
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -54,7 +54,9 @@ def efficiency(rows: list[dict]) -> dict:
     elapsed = float(job["ElapsedRaw"] or 0)
     cpu = parse_duration(job["TotalCPU"])
     max_rss = max((parse_size(r["MaxRSS"]) for r in rows), default=0)
-    requested = parse_size(job["ReqMem"])
+    # AllocTRES, not ReqMem: Slurm 22.05's sacct garbles ReqMem ("16?").
+    tres = dict(item.split("=", 1) for item in job["AllocTRES"].split(",") if "=" in item)
+    requested = parse_size(tres.get("mem", ""))
     core_walltime = cores * elapsed
     return {
         "job": job["JobID"],

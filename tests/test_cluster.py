@@ -29,6 +29,8 @@ def test_cluster_has_its_nodes_idle_and_sized(cluster):
     nodes = {line.split()[0]: line.split()[1:] for line in rows if line}
     assert sorted(nodes) == [f"compute-{n}" for n in range(1, NODES + 1)]
     assert all(state == ["idle", "2", "2048"] for state in nodes.values()), nodes
+    # A job as large as dask-jobqueue's own tests ask for (2 cores, 2 GiB) fits a node.
+    assert cluster.out("srun --cpus-per-task=2 --mem=2G nproc --all").strip().isdigit()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -112,12 +114,17 @@ def test_lessons_script_runs_unmodified_with_srun(cluster):
 
 def test_seff_reports_a_finished_job(cluster):
     job = cluster.out("sbatch --parsable --wait --wrap 'python -c \"sum(range(30_000_000))\"'").strip()
-    report = wait_until(lambda: (lambda d: d.stdout if d.returncode == 0 else None)(
-        cluster.sh(f"seff {shlex.quote(job)}")), 30, what="seff to answer")
+
+    def final_report():  # accounting writes the job's record a moment after it ends
+        done = cluster.sh(f"seff {shlex.quote(job)}")
+        return done.stdout if done.returncode == 0 and "learner/learner" in done.stdout else None
+
+    report = wait_until(final_report, 30, what="seff to report the finished job")
     assert f"Job ID: {job}" in report and "State: COMPLETED (exit code 0)" in report
     assert "User/Group: learner/learner" in report
     efficiency = float(report.split("CPU Efficiency: ")[1].split("%")[0])
     assert 0 <= efficiency <= 100
+    assert "of 256.00 MB" in report  # DefMemPerCPU of one CPU
 
 
 def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster):

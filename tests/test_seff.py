@@ -20,7 +20,7 @@ def test_parse_size(text, size):
 def row(**fields):
     base = dict(JobID="7", JobName="python", User="learner", Group="learner", State="COMPLETED",
                 ExitCode="0:0", AllocCPUS="1", NNodes="1", ElapsedRaw="12", TotalCPU="00:11",
-                ReqMem="262144K", MaxRSS="", Cluster="lab")
+                AllocTRES="billing=1,cpu=1,mem=256M,node=1", MaxRSS="", Cluster="lab")
     base.update(fields)
     return base
 
@@ -33,7 +33,8 @@ def test_the_lessons_gil_episode_numbers():
 
 
 def test_memory_comes_from_the_largest_step():
-    rows = [row(), row(JobID="7.batch", MaxRSS="65536K"), row(JobID="7.extern", MaxRSS="1024K")]
+    rows = [row(), row(JobID="7.batch", MaxRSS="65536K", AllocTRES="cpu=1,mem=256M,node=1"),
+            row(JobID="7.extern", MaxRSS="1024K")]
     eff = efficiency(rows)
     assert eff["max_rss_bytes"] == 64 * 1024**2
     assert eff["memory_efficiency"] == 25.0
