@@ -4,11 +4,11 @@
 NODES ?= 4
 WORKERS ?= 4
 READY_TIMEOUT ?= 180
-BASE_IMAGE ?= debian:12.12-slim
+# The pinned base image, named once: in containers/lab.Dockerfile.
+BASE_IMAGE := $(shell awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)
 PYTHON ?= python3
 VENV ?= .venv
 
-export BASE_IMAGE
 COMPOSE := docker compose
 # A terminal for interactive commands (Ctrl-C reaches the run and cancels its
 # jobs); none when make runs without one (CI, scripts).
@@ -19,7 +19,7 @@ RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call giv
             $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
 
 .DEFAULT_GOAL := help
-.PHONY: help up run shell down clean status logs build images wheelhouse base-image \
+.PHONY: help up run shell down clean status logs build images wheelhouse base-image def sif \
         test test-unit test-cluster venv lock docker-engine
 
 help: ## list the targets
@@ -57,8 +57,9 @@ clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
 build: images ## build the images (from the pinned base image and the wheelhouse)
 
 images: base-image wheelhouse
+	@$(COMPOSE) build -q lab 2>&1 | grep -v 'configured to build using Bake' || true
 	@$(COMPOSE) build -q 2>&1 | grep -v 'configured to build using Bake' || true
-	@docker image inspect dask-slurm-lab/slurm:0.1.0 dask-slurm-lab/db:0.1.0 >/dev/null
+	@docker image inspect dask-slurm-lab/lab:0.1.0 dask-slurm-lab/slurm:0.1.0 dask-slurm-lab/db:0.1.0 >/dev/null
 
 base-image:
 	@containers/base-image.sh $(BASE_IMAGE)
@@ -82,12 +83,27 @@ test-unit: venv ## unit tests only (seconds, no Docker)
 test-cluster: venv ## cluster tests only
 	$(VENV)/bin/pytest -m cluster
 
+def: venv ## regenerate containers/lab.def (Apptainer) from containers/lab.Dockerfile
+	$(VENV)/bin/python containers/make_def.py
+
+sif: images ## build lab.sif with apptainer, from the built lab image
+	@command -v apptainer >/dev/null || { echo "error: apptainer is not installed here; install it \
+	(https://apptainer.org/docs/admin/main/installation.html), or on a machine that has it run \
+	'make wheelhouse && apptainer build lab.sif containers/lab.def'" >&2; exit 1; }
+	@mkdir -p build
+	docker save dask-slurm-lab/lab:0.1.0 -o build/lab-image.tar
+	apptainer build --force lab.sif docker-archive:build/lab-image.tar
+	@rm -f build/lab-image.tar
+
 lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 	$(VENV)/bin/pip install -q uv==0.9.30
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --universal \
 	    --python-version 3.11 --generate-hashes -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
 	    --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	sed -i "s/lock-sha256=\"[0-9a-f]*\"/lock-sha256=\"$$(sha256sum requirements.lock | cut -c1-64)\"/" \
+	    containers/lab.Dockerfile
+	$(VENV)/bin/python containers/make_def.py
 
 docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2
 	@containers/install-docker.sh

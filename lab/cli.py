@@ -1,4 +1,5 @@
-"""The `lab` command: `lab run` (the lesson's study once) and `lab seff JOBID`.
+"""The `lab` command: `lab run` (the lesson's study once), `lab doctor` (is this
+site ready for the lesson?) and `lab seff JOBID`.
 
 Exit status: 0 done, 1 the run failed (wrong sum, no worker, Slurm error),
 2 bad input (nothing was started or submitted), 130 interrupted.
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, checks, config, slurm
+from . import __version__, apptainer, checks, config, slurm
 
 BACKENDS = ("auto", "slurm", "local")
 SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
@@ -30,6 +31,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="lab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--site", default=os.environ.get("LAB_SITE") or None,
+                        help=f"site profile: {', '.join(config.sites())} or a YAML file "
+                        "(default: $LAB_SITE)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="run the lesson's study once and check its sum",
@@ -52,6 +56,14 @@ def build_parser() -> Parser:
     slurm_group.add_argument("--python", help="worker python command")
     run.add_argument("--show-job-script", action="store_true", help="print the worker job script")
     run.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+
+    doctor = sub.add_parser("doctor", help="check that this site is ready for the lesson",
+                            description="Check the Slurm client, partition, account, the worker "
+                            "job's memory and walltime, munge, and that one worker job starts and "
+                            "connects back. Exit status 1 when a check fails.")
+    for name in SLURM_FLAGS:
+        doctor.add_argument(f"--{name}", help=f"as in lab run (default: jobqueue.slurm.{name})")
+    doctor.add_argument("--worker-timeout", help="seconds to wait for the test worker (default: 120)")
 
     seff = sub.add_parser("seff", help="CPU and memory efficiency of a finished Slurm job")
     seff.add_argument("job", help="Slurm job id")
@@ -86,6 +98,9 @@ def _slurm_options(args) -> dict:
     options["cores"] = checks.whole_number("--cores", options["cores"], 1, 1024)
     options["memory"] = checks.memory("--memory", options["memory"])
     options["walltime"] = checks.walltime("--walltime", options["walltime"])
+    sif = apptainer.image()
+    if sif and not options.get("python"):
+        options["python"] = apptainer.worker_python(sif)  # workers in the same image
     return {key: value for key, value in options.items() if value not in (None, "")}
 
 
@@ -108,10 +123,14 @@ def cmd_run(args) -> int:
     backend = settings["backend"]
     if backend == "auto":
         backend = "slurm" if slurm.available() else "local"
+        if backend == "local" and apptainer.image():
+            print(f"lab run: note: no Slurm here, running locally; {apptainer.missing_client_hint()}",
+                  file=sys.stderr)
     options = _slurm_options(args) if backend == "slurm" else {}
     if backend == "slurm" and not slurm.available():
-        raise checks.BadInput("no SLURM controller answers here (sbatch/squeue); "
-                              "use --backend local, or run inside the cluster (make run)")
+        where = apptainer.missing_client_hint() if apptainer.image() else \
+            "use --backend local, or run inside the cluster (make run)"
+        raise checks.BadInput(f"no SLURM controller answers here (sbatch/squeue); {where}")
 
     from .report import format_run
     from .runner import run_study
@@ -133,6 +152,14 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import run_checks
+
+    timeout = checks.seconds("--worker-timeout", args.worker_timeout or config.lab("worker-timeout"))
+    options = _slurm_options(args) if slurm.available() else {}
+    return 0 if run_checks(options, timeout, site=args.site, say=print) else 1
+
+
 def cmd_seff(args) -> int:
     from .seff import efficiency, format_report, query
 
@@ -148,13 +175,19 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.site is not None:
+        try:
+            config.use_site(args.site)
+        except config.UnknownSite as err:
+            print(f"lab: error: {err}", file=sys.stderr)
+            return 2
     # Ctrl-C, kill and a closed terminal all clean up the same way: the
     # run's worker jobs are cancelled. (Set explicitly: a shell starts
     # background commands with SIGINT ignored.)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     try:
-        return {"run": cmd_run, "seff": cmd_seff}[args.command](args)
+        return {"run": cmd_run, "doctor": cmd_doctor, "seff": cmd_seff}[args.command](args)
     except checks.BadInput as err:
         print(f"lab {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -40,12 +40,19 @@ class NoWorkers(RuntimeError):
     """No worker connected before the timeout."""
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry (containers)
+        return str(os.getuid())
+
+
 def _where() -> dict:
     """Runs on each worker: where it is and whose it is."""
     return {
         "node": os.environ.get("SLURMD_NODENAME") or socket.gethostname(),
         "job": os.environ.get("SLURM_JOB_ID", ""),
-        "user": getpass.getuser(),
+        "user": _user(),
     }
 
 

@@ -13,16 +13,24 @@ class SlurmError(RuntimeError):
     """A Slurm command is missing, failed or timed out."""
 
 
+def _hint() -> str:
+    from .apptainer import image, missing_client_hint
+
+    return f"; {missing_client_hint()}" if image() else ""
+
+
 def run(*cmd: str, timeout: float = TIMEOUT) -> str:
     if shutil.which(cmd[0]) is None:
-        raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH")
+        raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH{_hint()}")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
-        raise SlurmError(f"{' '.join(cmd)} failed: {message[-1] if message else done.returncode}")
+        reason = message[-1] if message else f"exit status {done.returncode}"
+        broken = "shared libraries" in reason or "munge" in reason.lower()
+        raise SlurmError(f"{' '.join(cmd)} failed: {reason}{_hint() if broken else ''}")
     return done.stdout
 
 

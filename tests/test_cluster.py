@@ -133,3 +133,32 @@ def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster)
     assert cluster.out("stat -c '%a %U' /etc/munge/munge.key", user="root").strip() == "400 munge"
     assert cluster.out("stat -c '%a %U' /etc/munge/munge.key", user="root", service="compute").strip() \
         == "400 munge"
+
+
+def test_doctor_passes_on_the_compose_cluster(cluster):
+    done = cluster.sh("lab doctor")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("[ok]") == 6 and "all checks passed" in done.stdout
+    assert "partition 'debug' exists (the default)" in done.stdout
+    assert "site compose" in done.stdout
+    assert cluster.queue() == []
+
+
+def test_doctor_names_the_bind_when_sbatch_is_missing(cluster):
+    done = cluster.sh("env PATH=/opt/lab/venv/bin APPTAINER_CONTAINER=/images/lab.sif lab doctor")
+    assert done.returncode == 1
+    assert "[FAIL] sbatch/squeue do not answer" in done.stdout
+    assert "bin/lab-apptainer" in done.stdout and "/run/munge" in done.stdout
+
+
+@pytest.mark.parametrize("flags, says", [
+    ("--memory 64G", "memory 64G is more than a node of 'debug' has (2048 MB)"),
+    ("--cores 4", "cores 4 is more than a node of 'debug' has (2)"),
+    ("--queue gpu", "partition 'gpu' does not exist (there are: debug)"),
+    ("--account def-nobody", "account 'def-nobody' is not one of learner's (lab)"),
+])
+def test_doctor_says_what_does_not_fit(cluster, flags, says):
+    done = cluster.sh(f"lab doctor {flags} --worker-timeout 5")
+    assert done.returncode == 1
+    assert says in done.stdout, done.stdout
+    assert cluster.queue() == []

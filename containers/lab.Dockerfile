@@ -1,0 +1,26 @@
+# The lab environment: Debian's Python 3.11, the locked Python packages and
+# the lab package. It is the source of containers/lab.def (Apptainer, made by
+# `make def` with spython; a test fails when the two drift) and the base of
+# the cluster's Slurm image. Build context: the repository root.
+FROM debian:12.12-slim
+LABEL org.dask-slurm-lab.version="0.1.0"
+LABEL org.dask-slurm-lab.lock-sha256="f9852f566c1e4ce460bdeaa3e074a2c214e94c1d0eba688e4a877c9676a8e36b"
+ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
+RUN rm -f /etc/apt/sources.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+# Python packages from the locked wheelhouse only, never from the network.
+COPY requirements.lock /opt/lab/requirements.lock
+COPY wheelhouse/ /tmp/wheelhouse/
+RUN python3 -m venv /opt/lab/venv \
+    && /opt/lab/venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheelhouse --require-hashes -r /opt/lab/requirements.lock \
+    && rm -rf /tmp/wheelhouse
+COPY pyproject.toml /opt/lab/src/pyproject.toml
+COPY README.md /opt/lab/src/README.md
+COPY lab/ /opt/lab/src/lab/
+RUN /opt/lab/venv/bin/pip install --no-cache-dir --no-index --no-deps --no-build-isolation /opt/lab/src \
+    && rm -rf /opt/lab/src/build /opt/lab/src/*.egg-info
+ENV PATH=/opt/lab/venv/bin:$PATH
+ENTRYPOINT ["lab"]

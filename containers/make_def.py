@@ -1,0 +1,78 @@
+"""Write containers/lab.def, the Apptainer definition, from containers/lab.Dockerfile.
+
+One source of truth: spython converts the Dockerfile (base image, files,
+install steps, environment, labels, entry point); this script adds what
+Docker has no words for (%help, %test). `make def` runs it; a test fails when
+the committed lab.def differs from what it writes (drift).
+
+    python containers/make_def.py [--check]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from spython.main.parse.parsers import DockerParser
+from spython.main.parse.writers import SingularityWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "containers" / "lab.Dockerfile"
+DEFINITION = ROOT / "containers" / "lab.def"
+
+NOTE = """\
+# Apptainer definition of the lab environment. GENERATED from
+# containers/lab.Dockerfile by containers/make_def.py (make def): edit those.
+# Build from the repository root, after `make wheelhouse`:
+#   apptainer build lab.sif containers/lab.def
+"""
+
+HELP = """\
+%help
+    dask-slurm-lab: the Dask lesson's study, on a laptop or on SLURM.
+      apptainer exec lab.sif lab run --workers 4     # on a login node
+      apptainer exec lab.sif lab doctor              # is this site ready?
+      bin/lab-apptainer run --workers 4              # with the host's Slurm client bound in
+    Inside the image, lab runs the worker jobs in the same image
+    (apptainer exec <this .sif> python). See README.md, "On a real cluster".
+"""
+
+TEST = """\
+%test
+    lab --version
+    lab run --backend local --workers 2 --size 100000 --parts 4
+"""
+
+
+def render() -> str:
+    recipe = DockerParser(str(DOCKERFILE), load=True).recipe
+    text = SingularityWriter(recipe).convert(runscript="lab")
+    # One stage: no Stage line (spython's own parser cannot read it back).
+    text = text.replace("Stage: spython-base\n", "")
+    # %startscript is for instances (services); the lab is a command.
+    text = text.split("%startscript")[0].rstrip() + "\n"
+    # Apptainer labels are "KEY VALUE", Docker's KEY="VALUE".
+    head, labels = text.split("%labels\n", 1)
+    labels, tail = labels.split("%post\n", 1)
+    labels = "".join(f"{key} {value.strip(chr(34))}\n" for key, value in
+                     (line.split("=", 1) for line in labels.splitlines() if line))
+    text = f"{head}%labels\n{labels}%post\n{tail}"
+    # The Bootstrap header must come first; our note goes right after it.
+    header, body = text.split("\n\n", 1)
+    return f"{header}\n\n{NOTE}{body}{HELP}{TEST}"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if DEFINITION.read_text() != text:
+            print("containers/lab.def differs from containers/lab.Dockerfile: run `make def`",
+                  file=sys.stderr)
+            return 1
+        return 0
+    DEFINITION.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,158 @@
+"""`lab doctor`: is this site ready for the lesson? A checklist, each failure with its fix."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+import time
+
+from dask.utils import parse_bytes
+
+from . import apptainer, slurm
+
+
+class Failed(Exception):
+    """A check failed; the message says what is wrong, `fix` what to do."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+def slurm_seconds(text: str) -> float:
+    """Seconds in a Slurm time (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S); inf for UNLIMITED."""
+    text = text.strip().lower()
+    if text in ("infinite", "unlimited", ""):
+        return float("inf")
+    days = 0
+    if "-" in text:
+        day_text, text = text.split("-", 1)
+        days = int(day_text)
+        parts = [int(p) for p in text.split(":")]
+        parts += [0] * (3 - len(parts))  # D-H, D-H:M
+        hours, minutes, seconds = parts
+    else:
+        parts = [int(p) for p in text.split(":")]
+        if len(parts) == 1:
+            hours, minutes, seconds = 0, parts[0], 0
+        elif len(parts) == 2:
+            hours, (minutes, seconds) = 0, parts
+        else:
+            hours, minutes, seconds = parts
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def check_client(options: dict) -> str:
+    if not slurm.available():
+        fix = apptainer.missing_client_hint() if apptainer.image() else \
+            "run on the cluster's login node, or load its Slurm module (module load slurm)"
+        raise Failed("sbatch/squeue do not answer", fix)
+    return "Slurm client answers (sbatch, squeue)"
+
+
+def partition(options: dict) -> str:
+    rows = slurm.run("sinfo", "-h", "-o", "%P").split()
+    names = [row.rstrip("*") for row in rows]
+    wanted = options.get("queue")
+    if wanted:
+        if wanted not in names:
+            raise Failed(f"partition {wanted!r} does not exist (there are: {', '.join(names)})",
+                         "set jobqueue.slurm.queue (or --queue) to one of them")
+        return wanted
+    default = [row.rstrip("*") for row in rows if row.endswith("*")]
+    if not default:
+        raise Failed("no partition given and the cluster has no default",
+                     f"set jobqueue.slurm.queue (or --queue) to one of: {', '.join(names)}")
+    return default[0]
+
+
+def check_partition(options: dict) -> str:
+    name = partition(options)
+    return f"partition {name!r} exists" + ("" if options.get("queue") else " (the default)")
+
+
+def check_account(options: dict) -> str:
+    user = getpass.getuser()
+    try:
+        out = slurm.run("sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=account")
+    except slurm.SlurmError as err:
+        raise Failed(f"cannot read accounts: {err}", "ask your site which account to use "
+                     "and set jobqueue.slurm.account") from None
+    accounts = sorted(set(out.split()))
+    wanted = options.get("account")
+    if wanted and wanted not in accounts:
+        raise Failed(f"account {wanted!r} is not one of {user}'s ({', '.join(accounts) or 'none'})",
+                     "set jobqueue.slurm.account (or --account) to one of them")
+    if not wanted and not accounts:
+        raise Failed(f"{user} has no Slurm account", "ask your site for one (sacctmgr add user)")
+    return f"account {wanted!r} is valid" if wanted else \
+        f"{user} has a default account ({', '.join(accounts)})"
+
+
+def check_fits(options: dict) -> str:
+    name = partition(options)
+    limit, memory, cpus = slurm.run("sinfo", "-h", "-p", name, "-o", "%l|%m|%c").splitlines()[0].split("|")
+    node_memory = int(memory.rstrip("+")) * 1024**2
+    wanted_memory = parse_bytes(options["memory"])
+    if wanted_memory > node_memory:
+        raise Failed(f"memory {options['memory']} is more than a node of {name!r} has ({memory} MB)",
+                     "lower jobqueue.slurm.memory (or --memory)")
+    if int(options.get("cores", 1)) > int(cpus.rstrip("+")):
+        raise Failed(f"cores {options['cores']} is more than a node of {name!r} has ({cpus})",
+                     "lower jobqueue.slurm.cores (or --cores)")
+    if slurm_seconds(options["walltime"]) > slurm_seconds(limit):
+        raise Failed(f"walltime {options['walltime']} is over {name!r}'s limit ({limit})",
+                     "lower jobqueue.slurm.walltime (or --walltime)")
+    return (f"{options['cores']} core(s), {options['memory']}, {options['walltime']} fit "
+            f"{name!r} (nodes: {cpus} CPUs, {memory} MB; limit {limit})")
+
+
+def check_munge(options: dict) -> str:
+    if shutil.which("munge") and shutil.which("unmunge"):
+        encoded = subprocess.run(["munge", "-n"], capture_output=True, text=True, timeout=10)
+        decoded = subprocess.run(["unmunge"], input=encoded.stdout, capture_output=True,
+                                 text=True, timeout=10)
+        if encoded.returncode or decoded.returncode:
+            raise Failed(f"munge: {(encoded.stderr or decoded.stderr).strip()}",
+                         "is munged running, and is its socket (/run/munge) bound in?")
+        return "munge encodes and decodes a credential"
+    # No munge command (e.g. in a container): squeue worked, so munge did too.
+    return "munge works (squeue authenticated; no munge command here to test directly)"
+
+
+def check_worker(options: dict, timeout: float) -> str:
+    from .runner import run_study
+
+    notes: list[str] = []
+    result = run_study("slurm", 1, 1000, 1, slurm_options=options, timeout=timeout,
+                       say=notes.append)
+    if result.workers_connected < 1 or not result.correct:
+        raise Failed(f"no worker job connected within {timeout:g}s ({'; '.join(notes)})",
+                     "check jobqueue.slurm.interface (a network the login and compute nodes "
+                     "share) and the worker job's log")
+    worker = result.workers[0]
+    return (f"a worker job ({worker['job']} on {worker['node']}) started and connected "
+            f"in {result.startup_seconds:.1f}s")
+
+
+def run_checks(options: dict, timeout: float, site: str | None, say) -> bool:
+    checks = [check_client, check_partition, check_account, check_fits, check_munge,
+              lambda opts: check_worker(opts, timeout)]
+    say(f"lab doctor: site {site or '(none: dask config only)'}"
+        + (f", in Apptainer image {apptainer.image()}" if apptainer.image() else ""))
+    failed = 0
+    for number, check in enumerate(checks):
+        start = time.monotonic()
+        try:
+            say(f"  [ok]   {check(options)}")
+        except Failed as err:
+            failed += 1
+            say(f"  [FAIL] {err}\n         fix: {err.fix}")
+            if number == 0:  # nothing else can be checked without a Slurm client
+                break
+        except (slurm.SlurmError, RuntimeError, OSError) as err:
+            failed += 1
+            say(f"  [FAIL] {err} (after {time.monotonic() - start:.0f}s)")
+    say("all checks passed" if not failed else f"{failed} check(s) failed")
+    return failed == 0

@@ -1,0 +1,183 @@
+"""The Apptainer path, exercised with everything short of apptainer itself."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+
+import dask.config
+import pytest
+from spython.main.parse.parsers import DockerParser, SingularityParser
+from spython.main.parse.writers import DockerWriter
+
+from lab import config
+from lab.cli import _slurm_options, build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEF = ROOT / "containers" / "lab.def"
+DOCKERFILE = ROOT / "containers" / "lab.Dockerfile"
+
+
+def load_make_def():
+    spec = importlib.util.spec_from_file_location("make_def", ROOT / "containers" / "make_def.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def only(recipe: dict):
+    (stage,) = recipe.values()
+    return stage
+
+
+def test_definition_is_the_dockerfile_converted():
+    assert DEF.read_text() == load_make_def().render(), "containers/lab.def drifted: run `make def`"
+
+
+def test_definition_and_dockerfile_agree():
+    definition = only(SingularityParser(str(DEF)).recipe)
+    dockerfile = only(DockerParser(str(DOCKERFILE)).recipe)
+    assert definition.fromHeader == dockerfile.fromHeader == "debian:12.12-slim"
+    assert definition.environ == dockerfile.environ
+    assert "PATH=/opt/lab/venv/bin:$PATH" in definition.environ
+    assert [f.split() for f in definition.files] == dockerfile.files
+    install = "\n".join(definition.install)
+    assert install.count("python3=3.11.2-1+b1") == 1  # the same pinned Python
+    assert "--require-hashes -r /opt/lab/requirements.lock" in install
+    assert definition.cmd == 'exec lab "$@"' and dockerfile.entrypoint == ["lab"]
+
+
+def test_both_carry_the_lock_hash():
+    digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()
+    assert f'lock-sha256="{digest}"' in DOCKERFILE.read_text(), "run `make lock`"
+    assert f"org.dask-slurm-lab.lock-sha256 {digest}" in DEF.read_text()
+
+
+def test_definition_has_the_apptainer_sections():
+    text = DEF.read_text()
+    assert text.startswith("Bootstrap: docker\nFrom: debian:12.12-slim\n")
+    for section in ("%files", "%post", "%environment", "%runscript", "%labels", "%help", "%test"):
+        assert f"\n{section}\n" in text
+    assert "lab run --backend local" in text.split("%test")[1]
+
+
+def slurm_options(monkeypatch, sif: str | None, *flags: str) -> dict:
+    monkeypatch.delenv("SINGULARITY_CONTAINER", raising=False)
+    if sif:
+        monkeypatch.setenv("APPTAINER_CONTAINER", sif)
+    else:
+        monkeypatch.delenv("APPTAINER_CONTAINER", raising=False)
+    return _slurm_options(build_parser().parse_args(["run", *flags]))
+
+
+def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
+    from dask_jobqueue import SLURMCluster
+
+    options = slurm_options(monkeypatch, "/project/me/lab.sif")
+    assert options["python"] == "apptainer exec /project/me/lab.sif python"
+    options["scheduler_options"] = {"host": "127.0.0.1", "dashboard_address": ":0"}
+    with dask.config.set({"jobqueue.slurm.interface": None}), SLURMCluster(**options) as cluster:
+        script = cluster.job_script()
+    assert "apptainer exec /project/me/lab.sif python -m distributed.cli.dask_worker" in script
+
+
+def test_apptainer_worker_command_is_configurable(monkeypatch):
+    with dask.config.set({"lab.apptainer.command": "singularity", "lab.apptainer.binds": ["/scratch"]}):
+        options = slurm_options(monkeypatch, "/x/lab.sif")
+    assert options["python"] == "singularity exec --bind=/scratch /x/lab.sif python"
+    # An explicit python (flag or jobqueue.slurm.python) wins.
+    assert slurm_options(monkeypatch, "/x/lab.sif", "--python", "/usr/bin/python3")["python"] == "/usr/bin/python3"
+    assert "python" not in slurm_options(monkeypatch, None)
+
+
+def test_slurm_backend_in_apptainer_without_client_names_the_binds(monkeypatch, capsys):
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/x/lab.sif")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["run", "--backend", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "bin/lab-apptainer" in err and "/etc/slurm" in err and "/run/munge" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("site, key, value", [
+    ("compose", "jobqueue.slurm.interface", "eth0"),
+    ("magic-castle", "jobqueue.slurm.local-directory", "$SLURM_TMPDIR"),
+])
+def test_site_profiles(site, key, value):
+    with dask.config.set({}):  # restored afterwards
+        config.use_site(site)
+        assert dask.config.get(key) == value
+
+
+def test_site_file_and_env_precedence(tmp_path, monkeypatch):
+    site = tmp_path / "mysite.yaml"
+    site.write_text("jobqueue:\n  slurm:\n    queue: short\n    account: def-a\n")
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__ACCOUNT", "def-env")
+    with dask.config.set({}):
+        config.use_site(str(site))
+        assert config.slurm("queue") == "short" and config.slurm("account") == "def-env"
+
+
+@pytest.mark.parametrize("site, says", [("nowhere", "unknown site 'nowhere'"), ("", "unknown site ''")])
+def test_unknown_site_is_bad_input(site, says, capsys):
+    assert main(["--site", site, "run"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "compose, magic-castle" in err and err.count("\n") == 1
+
+
+def test_lab_apptainer_lists_the_hosts_slurm_client(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for cmd in ("sbatch", "squeue"):
+        (fake / cmd).symlink_to("/bin/true")
+    env = dict(os.environ, PATH=f"{fake}:/usr/bin:/bin", LAB_BINDS_ONLY="1")
+    out = subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip().split(",")
+    assert f"{Path('/bin/true').resolve()}:{fake}/sbatch" in out
+    assert f"{Path('/bin/true').resolve()}:{fake}/squeue" in out
+
+
+def test_lab_apptainer_says_what_is_missing(tmp_path):
+    env = dict(os.environ, PATH="/usr/bin:/bin", APPTAINER="")
+    done = subprocess.run([ROOT / "bin" / "lab-apptainer", "run"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "apptainer is not installed" in done.stderr
+
+
+@pytest.mark.docker
+def test_image_built_from_the_definition_runs_the_apptainer_way(tmp_path):
+    """lab.def -> Dockerfile (spython) -> docker build; then run it as Apptainer
+    would: read-only root, a non-root uid, the user's home bound in, host network."""
+    subprocess.run(["make", "--no-print-directory", "base-image", "wheelhouse"], cwd=ROOT, check=True,
+                   capture_output=True, timeout=600)
+    dockerfile = DockerWriter(SingularityParser(str(DEF)).recipe).convert()
+    # spython writes %test as a HEALTHCHECK without CMD; the commands stay in /tests.sh.
+    dockerfile = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("HEALTHCHECK"))
+    tag = "dask-slurm-lab/lab-from-def:test"
+    build = subprocess.run(["docker", "build", "-q", "-t", tag, "-f", "-", "."], input=dockerfile,
+                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stderr[-3000:]
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    apptainer_like = ["docker", "run", "--rm", "--read-only", "--user", "1000:1000", "--network", "host",
+                      "-v", f"{home}:/home/user", "-e", "HOME=/home/user", "-v", f"{tmp_path}:/tmp",
+                      "-e", "APPTAINER_CONTAINER=/images/lab.sif", "-w", "/home/user", tag]
+    try:
+        run = subprocess.run([*apptainer_like, "lab", "run", "--backend", "local", "--workers", "2",
+                              "--size", "200000", "--json", "/home/user/result.json"],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "(correct)" in run.stdout and (home / "result.json").exists()
+        tests = subprocess.run([*apptainer_like, "bash", "-e", "/tests.sh"],
+                               capture_output=True, text=True, timeout=300)
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+        assert "lab 0.1.0" in tests.stdout and "(correct)" in tests.stdout
+        # auto backend in a container with no Slurm client: local, with the bind hint.
+        auto = subprocess.run([*apptainer_like, "lab", "run", "--size", "1000"],
+                              capture_output=True, text=True, timeout=300)
+        assert auto.returncode == 0 and "bin/lab-apptainer" in auto.stderr
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
