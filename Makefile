@@ -2,7 +2,6 @@
 # `make` lists the targets. Variables can be set on the command line or in .env.
 
 NODES ?= 4
-WORKERS ?= 4
 READY_TIMEOUT ?= 180
 # The pinned base image, named once: in containers/lab.Dockerfile.
 BASE_IMAGE := $(shell awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)
@@ -19,13 +18,14 @@ RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call giv
             $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
 
 .DEFAULT_GOAL := help
-.PHONY: help up run shell down clean status logs build images wheelhouse base-image def sif \
+.PHONY: help up run study lesson shell down clean status logs build images wheelhouse base-image def sif \
         test test-unit test-cluster venv lock docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 up: build ## start the cluster (NODES=4) and return when a test job has run
+	@mkdir -p $${LAB_WORKDIR:-work} $${LAB_RESULTS:-results}
 	@$(COMPOSE) up -d --wait --remove-orphans --scale compute=$(NODES) \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
 	@$(COMPOSE) exec -T login cluster-ready $(NODES) $(READY_TIMEOUT) \
@@ -34,6 +34,20 @@ up: build ## start the cluster (NODES=4) and return when a test job has run
 run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
 	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
 	@$(COMPOSE) exec $(TTY) -u learner login lab run $(RUN_FLAGS)
+
+# A sweep takes a list: make study WORKERS="1 2 4 8" SCHEDULERS="threads slurm".
+SWEEP_FLAGS = $(if $(filter-out undefined,$(origin WORKERS)),--workers $(WORKERS)) \
+              $(call given,SIZE,--size) $(call given,PARTS,--parts) \
+              $(if $(SCHEDULERS),--schedulers $(SCHEDULERS)) $(if $(KERNELS),--kernels $(KERNELS))
+
+study: ## sweep schedulers x kernels x WORKERS="1 2 4 8"; results/<run-id>/ with table and plot
+	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
+	@$(COMPOSE) exec $(TTY) -u learner login lab study $(SWEEP_FLAGS)
+
+lesson: ## the lesson's output blocks from this cluster, as Markdown in results/lesson-<id>/
+	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
+	@$(COMPOSE) exec $(TTY) -u learner login lab prep $(call given,SIZE,--size) \
+	    $(if $(filter-out undefined,$(origin WORKERS)),--workers $(WORKERS))
 
 shell: ## a login shell on the cluster, as the unprivileged user
 	@$(COMPOSE) exec -u learner login bash -l

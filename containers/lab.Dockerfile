@@ -4,7 +4,7 @@
 # the cluster's Slurm image. Build context: the repository root.
 FROM debian:12.12-slim
 LABEL org.dask-slurm-lab.version="0.1.0"
-LABEL org.dask-slurm-lab.lock-sha256="f9852f566c1e4ce460bdeaa3e074a2c214e94c1d0eba688e4a877c9676a8e36b"
+LABEL org.dask-slurm-lab.lock-sha256="f3f24e365cf2225dc6df8f324894e846e1bc227b1f6ada1e93886ab685b1713a"
 ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
 RUN rm -f /etc/apt/sources.list \

@@ -14,6 +14,8 @@ case "$arch" in
 esac
 stamp="$dest/.stamp-$arch-$(sha256sum "$lock" | cut -c1-16)"
 [ -e "$stamp" ] && exit 0
+# A new lock: start empty, so no stale wheel reaches an image.
+rm -rf "$dest"
 mkdir -p "$dest"
 python3 -m pip download --quiet --disable-pip-version-check \
     --require-hashes -r "$lock" --dest "$dest" \

@@ -1,5 +1,7 @@
-"""The `lab` command: `lab run` (the lesson's study once), `lab doctor` (is this
-site ready for the lesson?) and `lab seff JOBID`.
+"""The `lab` command: `lab run` (the lesson's study once), `lab study` (a sweep
+of schedulers, kernels and workers, saved and plotted), `lab prep` (the
+lesson's output blocks for this site), `lab doctor` (is this site ready for the
+lesson?) and `lab seff JOBID`.
 
 Exit status: 0 done, 1 the run failed (wrong sum, no worker, Slurm error),
 2 bad input (nothing was started or submitted), 130 interrupted.
@@ -12,12 +14,13 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from . import __version__, apptainer, checks, config, slurm
 
 BACKENDS = ("auto", "slurm", "local")
+SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
+KERNELS = ("python", "numpy")
 SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
 
 
@@ -57,6 +60,31 @@ def build_parser() -> Parser:
     run.add_argument("--show-job-script", action="store_true", help="print the worker job script")
     run.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
 
+    study = sub.add_parser("study", help="sweep schedulers, kernels and workers; save, tabulate, plot",
+                           description="Run the study for every scheduler x kernel x worker count, "
+                           "and write results/<run-id>/ (CSV, JSON, Markdown, PNG).")
+    study.add_argument("--workers", "-n", nargs="+", default=["1", "2", "4", "8"],
+                       help="worker counts (default: 1 2 4 8)")
+    study.add_argument("--schedulers", nargs="+", metavar="S",
+                       help=f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)")
+    study.add_argument("--kernels", nargs="+", metavar="K", default=["python", "numpy"],
+                       help=f"of {', '.join(KERNELS)} (default: both)")
+    prep = sub.add_parser("prep", help="the lesson's output blocks from this cluster, as Markdown",
+                          description="Regenerate the lesson's output blocks on this cluster: the "
+                          "worker job script, squeue (PD, then R), compute times, seff for the GIL "
+                          "episode; one Markdown snippet per block in results/lesson-<id>/.")
+    prep.add_argument("--workers", "-n", nargs="+", default=["1", "2", "4", "8"],
+                      help="worker counts for the compute-time table (default: 1 2 4 8)")
+    prep.add_argument("--gil-cpus", nargs="+", default=["1", "2", "4"],
+                      help="CPUs of the GIL episode's jobs (default: 1 2 4)")
+    for sweep in (study, prep):
+        sweep.add_argument("--size", help="numbers each part sums (default: lab.size)")
+        sweep.add_argument("--parts", help="independent parts (default: lab.parts)")
+        sweep.add_argument("--worker-timeout", help="seconds to wait for workers")
+        sweep.add_argument("--results", help="folder for results/<run-id>/ (default: lab.results)")
+        for name in SLURM_FLAGS:
+            sweep.add_argument(f"--{name}", help=f"worker jobs (default: jobqueue.slurm.{name})")
+
     doctor = sub.add_parser("doctor", help="check that this site is ready for the lesson",
                             description="Check the Slurm client, partition, account, the worker "
                             "job's memory and walltime, munge, and that one worker job starts and "
@@ -73,21 +101,38 @@ def build_parser() -> Parser:
 def _settings(args) -> dict:
     """Every input of a run, flags over dask config, checked before anything starts."""
     pick = lambda flag, key: config.lab(key) if flag is None else flag  # noqa: E731
+    if isinstance(args.workers, list):
+        workers = [checks.whole_number("--workers", w, 1, 512) for w in args.workers]
+    else:
+        workers = checks.whole_number("--workers", pick(args.workers, "workers"), 1, 512)
     settings = {
-        "workers": checks.whole_number("--workers", pick(args.workers, "workers"), 1, 512),
+        "workers": workers,
         "size": checks.whole_number("--size", pick(args.size, "size"), 1, 10**10),
         "parts": checks.whole_number("--parts", pick(args.parts, "parts"), 1, 10_000),
         "timeout": checks.seconds("--worker-timeout", pick(args.worker_timeout, "worker-timeout")),
-        "backend": args.backend or config.lab("backend"),
+        "backend": getattr(args, "backend", None) or config.lab("backend"),
     }
     if settings["backend"] not in BACKENDS:
         raise checks.BadInput(f"lab.backend must be one of {', '.join(BACKENDS)} "
                               f"(got {settings['backend']!r})")
-    if args.json:
+    if getattr(args, "json", None):
         folder = Path(args.json).resolve().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise checks.BadInput(f"--json: cannot write into {folder}; choose a writable folder")
+    if hasattr(args, "results"):
+        settings["results"] = _writable_folder("--results", args.results or config.lab("results"))
     return settings
+
+
+def _writable_folder(name: str, value: str) -> Path:
+    """A folder we may create or write into; checked before any run starts."""
+    path = Path(str(value)).expanduser().resolve()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise checks.BadInput(f"{name}: cannot write into {path}; choose a writable folder")
+    return path
 
 
 def _slurm_options(args) -> dict:
@@ -107,15 +152,9 @@ def _slurm_options(args) -> dict:
 def write_json(path: str, data: dict) -> None:
     """Write atomically: a reader sees the old file or the whole new one."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .results import write_atomic
+
+    write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def cmd_run(args) -> int:
@@ -149,6 +188,38 @@ def cmd_run(args) -> int:
         print(f"lab run: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_study(args) -> int:
+    settings = _settings(args)
+    available = slurm.available()
+    schedulers = args.schedulers or [s for s in SCHEDULERS if s != "slurm" or available]
+    for name, values, known in (("--schedulers", schedulers, SCHEDULERS),
+                                ("--kernels", args.kernels, KERNELS)):
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise checks.BadInput(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    if "slurm" in schedulers and not available:
+        raise checks.BadInput("--schedulers slurm: no SLURM controller answers here; leave it out, "
+                              "or run inside the cluster (make study)")
+    options = _slurm_options(args) if "slurm" in schedulers else {}
+    from .sweep import run_sweep
+
+    run_sweep(schedulers, args.kernels, settings["workers"], settings["size"], settings["parts"],
+              options, settings["timeout"], settings["results"])
+    return 0
+
+
+def cmd_prep(args) -> int:
+    settings = _settings(args)
+    gil = [checks.whole_number("--gil-cpus", c, 1, 64) for c in args.gil_cpus]
+    if not slurm.available():
+        raise checks.BadInput("lab prep needs SLURM: run it on the cluster (make lesson)")
+    from .prep import prep
+
+    prep(settings["workers"], gil, settings["size"], settings["parts"], _slurm_options(args),
+         settings["timeout"], settings["results"])
     return 0
 
 
@@ -187,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     try:
-        return {"run": cmd_run, "doctor": cmd_doctor, "seff": cmd_seff}[args.command](args)
+        commands = {"run": cmd_run, "study": cmd_study, "prep": cmd_prep, "doctor": cmd_doctor,
+                    "seff": cmd_seff}
+        return commands[args.command](args)
     except checks.BadInput as err:
         print(f"lab {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -31,6 +31,8 @@ class RunResult:
     workers: list[dict] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     leftover_jobs: list[str] = field(default_factory=list)
+    kernel: str = "python"
+    cores_available: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,12 +50,29 @@ def _user() -> str:
 
 
 def _where() -> dict:
-    """Runs on each worker: where it is and whose it is."""
+    """Runs on each worker: where it is, whose it is, and which machine's cores
+    it shares (containers on one host share the kernel's boot id)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        boot = socket.gethostname()
     return {
         "node": os.environ.get("SLURMD_NODENAME") or socket.gethostname(),
         "job": os.environ.get("SLURM_JOB_ID", ""),
         "user": _user(),
+        "boot": boot,
+        "cpus": len(os.sched_getaffinity(0)),
     }
+
+
+def cores_available(workers: list[dict], cores_per_worker: int = 1) -> int:
+    """CPU cores the workers really have: per machine (boot id) the cores one
+    worker sees, summed over machines, and no more than the workers asked for."""
+    per_machine: dict[str, int] = {}
+    for worker in workers:
+        per_machine[worker["boot"]] = max(per_machine.get(worker["boot"], 0), worker["cpus"])
+    return min(sum(per_machine.values()), len(workers) * cores_per_worker)
 
 
 def _slurm_job_ids(cluster) -> list[str]:
@@ -67,7 +86,7 @@ def open_cluster(backend: str, slurm_options: dict):
     """A cluster that is always closed, its Slurm jobs cancelled, on any exit."""
     if backend == "local":
         cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+                               dashboard_address=config.lab("dashboard-address"))
         try:
             yield cluster
         finally:
@@ -76,7 +95,11 @@ def open_cluster(backend: str, slurm_options: dict):
 
     from dask_jobqueue import SLURMCluster
 
-    cluster = SLURMCluster(**slurm_options)
+    options = dict(slurm_options)
+    scheduler = dict(options.get("scheduler_options") or config.slurm("scheduler-options") or {})
+    scheduler.setdefault("dashboard_address", config.lab("dashboard-address"))
+    options["scheduler_options"] = scheduler
+    cluster = SLURMCluster(**options)
     submitted: set[str] = set()
     cluster.lab_submitted = submitted  # filled while waiting, read on exit
     try:
@@ -129,7 +152,7 @@ def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> int:
 
 def run_study(backend: str, workers: int, size: int, parts: int,
               slurm_options: dict | None = None, timeout: float | None = None,
-              say=print, show_job_script: bool = False) -> RunResult:
+              say=print, show_job_script: bool = False, kernel: str = "python") -> RunResult:
     wall_start = time.monotonic()
     timeout = float(config.lab("worker-timeout") if timeout is None else timeout)
     with open_cluster(backend, slurm_options or {}) as cluster:
@@ -145,7 +168,7 @@ def run_study(backend: str, workers: int, size: int, parts: int,
                     f"no worker connected within {timeout:g}s; see `squeue` and the "
                     f"worker logs, or raise lab.worker-timeout (--worker-timeout)")
             where = client.run(_where)
-            graph = build_graph(size, parts)
+            graph = build_graph(size, parts, kernel)
             compute_start = time.monotonic()
             total = graph.compute()
             compute = time.monotonic() - compute_start
@@ -158,6 +181,8 @@ def run_study(backend: str, workers: int, size: int, parts: int,
         correct=total == expected, compute_seconds=compute, startup_seconds=startup,
         wall_seconds=time.monotonic() - wall_start,
         workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
-        job_ids=job_ids, leftover_jobs=leftover,
+        job_ids=job_ids, leftover_jobs=leftover, kernel=kernel,
+        cores_available=cores_available(list(where.values()),
+                                        int((slurm_options or {}).get("cores", 1))),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dask
+import numpy as np
 
 
 def compute_part(size: int) -> int:
@@ -13,14 +14,27 @@ def compute_part(size: int) -> int:
     return part
 
 
+def compute_part_numpy(size: int, chunk: int = 1 << 20) -> int:
+    """The same sum with NumPy, whose kernels release the GIL. 64-bit
+    accumulators, in chunks so a worker of 256M never holds the whole range."""
+    total = 0
+    for start in range(0, size, chunk):
+        total += int(np.arange(start, min(start + chunk, size), dtype=np.int64).sum())
+    return total
+
+
+# The study's kernels by name: each returns sum(range(size)).
+KERNELS = {"python": compute_part, "numpy": compute_part_numpy}
+
+
 def expected_sum(size: int, parts: int) -> int:
     """The closed form of the study's answer: parts * (0 + 1 + ... + size-1)."""
     return parts * (size * (size - 1) // 2)
 
 
-def build_graph(size: int, parts: int):
-    """`parts` independent compute_part tasks, summed by one more task."""
-    pieces = [dask.delayed(compute_part)(size) for _ in range(parts)]
+def build_graph(size: int, parts: int, kernel: str = "python"):
+    """`parts` independent kernel tasks, summed by one more task."""
+    pieces = [dask.delayed(KERNELS[kernel])(size) for _ in range(parts)]
     return dask.delayed(sum)(pieces)
 
 

@@ -104,7 +104,8 @@ slurmd)
 login)
     start_munge
     wait_for_port slurmctld 6817 180
-    chown learner:learner /home/learner
+    # The learner owns their home and the host folders bound into it.
+    chown learner:learner /home/learner /home/learner/work /home/learner/results
     echo login >/run/lab-role
     log "login node ready"
     exec sleep infinity

@@ -16,6 +16,15 @@ PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
 NODES = 4
 
 
+@pytest.fixture(autouse=True)
+def any_dashboard_port():
+    """In-process clusters of the unit tests take any free dashboard port."""
+    import dask.config
+
+    with dask.config.set({"lab.dashboard-address": ":0"}):
+        yield
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
     """Poll predicate() with a monotonic clock; its truthy value, or an error."""
     deadline = time.monotonic() + timeout
@@ -31,10 +40,11 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
 class Cluster:
     """The test cluster, driven the way a user drives it: make and docker compose."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, results: Path):
         self.env = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT, LAB_WORKDIR=str(workdir),
-                        DASHBOARD_PORT="18787")
+                        LAB_RESULTS=str(results), DASHBOARD_PORT="18787")
         self.workdir = workdir
+        self.results = results
 
     def make(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=self.env,
@@ -67,8 +77,8 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("work")
-    workdir.chmod(0o777)
-    lab = Cluster(workdir)
+    results = tmp_path_factory.mktemp("results")
+    lab = Cluster(workdir, results)
     up = lab.make("up", f"NODES={NODES}")
     try:
         if up.returncode != 0:

@@ -162,3 +162,39 @@ def test_doctor_says_what_does_not_fit(cluster, flags, says):
     assert done.returncode == 1
     assert says in done.stdout, done.stdout
     assert cluster.queue() == []
+
+
+def test_study_sweep_on_the_cluster_writes_its_files(cluster):
+    done = cluster.sh("lab study --schedulers local slurm --kernels python --workers 1 2 --size 2000000",
+                      timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = [p for p in cluster.results.iterdir() if not p.name.startswith("lesson-")]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "results.csv", "results.json", "results.md", "study.png"]
+    rows = json.loads((run_dir / "results.json").read_text())
+    assert [(r["scheduler"], r["workers_requested"]) for r in rows] == [
+        ("local", 1), ("local", 2), ("slurm", 1), ("slurm", 2)]
+    assert all(r["correct"] and r["workers_connected"] == r["workers_requested"] for r in rows)
+    slurm_rows = [r for r in rows if r["scheduler"] == "slurm"]
+    assert all(r["job_ids"] and r["nodes"].startswith("compute-") for r in slurm_rows)
+    assert all(r["slurm"] == "22.05.8" and r["image"].startswith("dask-slurm-lab/slurm") for r in rows)
+    assert all(r["cores_available"] >= 1 and r["speedup"] for r in rows)
+    assert "SLURM workers took" in done.stdout
+    assert cluster.queue() == []
+
+
+def test_prep_writes_the_lessons_snippets(cluster):
+    done = cluster.sh("lab prep --workers 1 2 --gil-cpus 1 2 --size 2000000", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (out,) = [p for p in cluster.results.iterdir() if p.name.startswith("lesson-")]
+    names = {p.name for p in out.iterdir()}
+    assert {"job-script.md", "squeue-running.md", "compute-times.md", "gil-1cpu.md", "gil-2cpu.md",
+            "seff-1cpu.md", "seff-2cpu.md"} <= names
+    assert "#SBATCH --mem=245M" in (out / "job-script.md").read_text()
+    assert " R " in (out / "squeue-running.md").read_text()
+    table = (out / "compute-times.md").read_text()
+    assert "| 1 |" in table and "| 2 |" in table
+    assert "Compute time: " in (out / "gil-2cpu.md").read_text()
+    assert "CPU Efficiency: " in (out / "seff-2cpu.md").read_text()
+    assert "Cores per node: 2" in (out / "seff-2cpu.md").read_text()
+    assert cluster.queue() == []

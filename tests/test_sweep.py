@@ -1,0 +1,139 @@
+"""lab study: metrics, notes, writers, plot, and a small sweep in process."""
+
+import json
+import os
+
+import pytest
+
+from lab import results
+from lab.cli import main
+from lab.metrics import add_speedups, limit
+from lab.notes import notes
+from lab.plot import plot
+
+
+def row(scheduler="local", kernel="python", workers=1, seconds=8.0, parts=4, cores=2, correct=True):
+    return {"scheduler": scheduler, "kernel": kernel, "workers_requested": workers,
+            "workers_connected": workers, "parts": parts, "size": 40_000_000,
+            "compute_seconds": seconds, "cores_available": cores, "correct": correct}
+
+
+@pytest.mark.parametrize("workers, parts, cores, expected", [
+    (1, 4, 2, 1), (2, 4, 2, 2), (4, 4, 2, 2), (8, 4, 16, 4), (8, 4, 8, 4), (4, 4, 8, 4), (3, 2, 8, 2),
+])
+def test_limit_is_min_of_workers_parts_cores(workers, parts, cores, expected):
+    assert limit(workers, parts, cores) == expected
+
+
+def test_speedup_and_efficiency_against_the_one_worker_run():
+    rows = add_speedups([row(workers=1, seconds=12.33, cores=16), row(workers=2, seconds=6.07, cores=16),
+                         row(workers=4, seconds=3.45, cores=16), row(workers=8, seconds=3.38, cores=16),
+                         row(scheduler="threads", workers=2, seconds=5)])
+    by = {(r["scheduler"], r["workers_requested"]): r for r in rows}
+    assert by["local", 2]["speedup"] == pytest.approx(2.031, abs=1e-3)
+    assert by["local", 4]["efficiency"] == pytest.approx(12.33 / 3.45 / 4)
+    assert by["local", 8]["ideal_speedup"] == 4  # only 4 parts
+    assert by["threads", 2]["speedup"] is None  # no 1-worker run to compare with
+
+
+def test_notes_explain_the_lessons_numbers():
+    rows = add_speedups([
+        row(workers=1, seconds=12.33, cores=2), row(workers=4, seconds=3.45, cores=2),
+        row(workers=8, seconds=3.38, cores=2),
+        row("threads", workers=1, seconds=11.63), row("threads", workers=4, seconds=11.24),
+        row("threads", "numpy", workers=1, seconds=1.0), row("threads", "numpy", workers=2, seconds=0.55),
+        row("slurm", workers=4, seconds=3.6, cores=2),
+        row("processes", workers=2, seconds=1, correct=False),
+    ])
+    said = "\n".join(notes(rows))
+    assert "8 workers are no faster than 4 with local/python: there are only 4 parts" in said
+    assert "the threaded scheduler does not speed up the pure-Python kernel" in said and "GIL" in said
+    assert "threads do speed up the NumPy kernel (1.82x): NumPy releases the GIL" in said
+    assert "only 2 CPU cores here: speedup cannot pass 2" in said
+    assert "SLURM workers took 1.04x the compute time of local workers at 4 workers" in said
+    assert "WRONG SUM with processes/python at 2 workers" in said
+
+
+def test_csv_and_json_round_trip(tmp_path):
+    rows = add_speedups([row(workers=1), row(workers=2, seconds=4.0)])
+    for r in rows:
+        r.update(run_id="x", nodes="compute-1;compute-2", job_ids="3;4")
+    results.save(tmp_path, rows, "# table\n")
+    assert results.load(tmp_path) == rows
+    back = results.load_csv(tmp_path)
+    assert [r["workers_requested"] for r in back] == ["1", "2"]
+    assert back[1]["speedup"] == "2.0" and back[1]["nodes"] == "compute-1;compute-2"
+    assert list(back[0]) == results.COLUMNS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json", "results.md"]
+
+
+def test_new_run_dir_never_reuses_a_folder(tmp_path):
+    made = {results.new_run_dir(tmp_path) for _ in range(20)}
+    assert len(made) == 20 and all(p.is_dir() and not any(p.iterdir()) for p in made)
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    results.write_atomic(target, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        results.write_atomic(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_plot_draws_every_series_with_ideal_and_limit(tmp_path):
+    rows = add_speedups([row(workers=w, seconds=8 / min(w, 2)) for w in (1, 2, 4)]
+                        + [row("threads", workers=w, seconds=8) for w in (1, 2, 4)])
+    fig = plot(rows, tmp_path / "study.png")
+    assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    time_ax, speed_ax = fig.axes
+    assert [line.get_label() for line in time_ax.get_lines()] == ["local / python", "threads / python"]
+    labels = [line.get_label() for line in speed_ax.get_lines()]
+    assert labels[:2] == ["local / python", "threads / python"]
+    assert "ideal (= workers)" in labels and "limit min(workers, parts=4, cores=2)" in labels
+    limit_line = speed_ax.get_lines()[labels.index("limit min(workers, parts=4, cores=2)")]
+    assert list(limit_line.get_ydata()) == [1, 2, 2]
+
+
+def test_a_small_sweep_writes_every_file(tmp_path, capsys):
+    status = main(["study", "--schedulers", "synchronous", "threads", "local", "--kernels", "python",
+                   "numpy", "--workers", "1", "2", "--size", "20000", "--results", str(tmp_path)])
+    assert status == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "results.csv", "results.json", "results.md", "study.png"]
+    rows = json.loads((run_dir / "results.json").read_text())
+    # synchronous runs once per kernel; threads and local at 1 and 2 workers.
+    assert len(rows) == 2 + 2 * 2 * 2
+    assert all(r["correct"] and r["run_id"] == run_dir.name for r in rows)
+    assert {r["scheduler"] for r in rows} == {"synchronous", "threads", "local"}
+    assert all(r["dask"] and r["python"] and r["host_cores"] for r in rows)
+    assert "| scheduler | kernel | workers |" in (run_dir / "results.md").read_text()
+    out = capsys.readouterr().out
+    assert "compute (s)" in out and f"results: {run_dir}" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["study", "--workers", "1", "0"], "--workers must be from 1 to 512 (got 0)"),
+    (["study", "--workers"], "expected at least one argument"),
+    (["study", "--schedulers", "mpi"], "--schedulers: unknown mpi"),
+    (["study", "--kernels", "cython"], "--kernels: unknown cython"),
+    (["study", "--results", "/etc/hostname/results"], "--results: cannot write into /etc/hostname/results"),
+    (["study", "--schedulers", "slurm"], "no SLURM controller answers here"),
+    (["prep"], "lab prep needs SLURM"),
+])
+def test_study_bad_input_is_one_line_and_writes_nothing(argv, says, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lab.slurm.available", lambda: False)
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
