@@ -18,18 +18,24 @@ RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call giv
             $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
 
 .DEFAULT_GOAL := help
-.PHONY: help up run study lesson shell down clean status logs build images wheelhouse base-image def sif \
+.PHONY: help up check-nodes run study lesson shell down clean status logs build images wheelhouse base-image def sif \
         test test-unit test-cluster venv lock docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-up: build ## start the cluster (NODES=4) and return when a test job has run
+up: check-nodes build ## start the cluster (NODES=4) and return when a test job has run
 	@mkdir -p $${LAB_WORKDIR:-work} $${LAB_RESULTS:-results}
 	@$(COMPOSE) up -d --wait --remove-orphans --scale compute=$(NODES) \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
 	@$(COMPOSE) exec -T login cluster-ready $(NODES) $(READY_TIMEOUT) \
 	    || { $(COMPOSE) logs --tail=40 slurmctld compute; exit 1; }
+
+# Bad NODES is a one-line error before anything starts (MaxNodeCount is 64).
+check-nodes:
+	@case '$(NODES)' in ''|*[!0-9]*) echo "make up: error: NODES must be a whole number from 1 to 64 (got '$(NODES)')" >&2; exit 2;; esac; \
+	 if [ '$(NODES)' -lt 1 ] || [ '$(NODES)' -gt 64 ]; then \
+	    echo "make up: error: NODES must be a whole number from 1 to 64 (got '$(NODES)')" >&2; exit 2; fi
 
 run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
 	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up

@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a one-line reason, not a traceback, for known failures
         from .runner import NoWorkers
 
-        if isinstance(err, (slurm.SlurmError, NoWorkers)):
+        from .runner import RunFailed
+
+        if isinstance(err, (slurm.SlurmError, NoWorkers, RunFailed)):
             print(f"lab {args.command}: error: {err}", file=sys.stderr)
             return 1
         raise

@@ -33,6 +33,7 @@ class RunResult:
     leftover_jobs: list[str] = field(default_factory=list)
     kernel: str = "python"
     cores_available: int = 0
+    workers_lost: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,6 +41,75 @@ class RunResult:
 
 class NoWorkers(RuntimeError):
     """No worker connected before the timeout."""
+
+
+class RunFailed(RuntimeError):
+    """The compute could not finish: the message says why and what to change."""
+
+
+# Seconds with no worker at all before a run gives up on its compute.
+NO_WORKER_GRACE = 20
+
+
+def restarted_for_memory(client) -> bool:
+    """Did a nanny restart its worker for going over the memory limit?"""
+    try:
+        return bool(client.get_events("worker-restart-memory"))
+    except Exception:  # the scheduler is gone too: we cannot tell
+        return False
+
+
+def explain_lost(job_ids: list[str], options: dict, killed: bool) -> str:
+    """Why the workers went away, from accounting, and which limit to raise."""
+    states: dict[str, list[str]] = {}
+    if job_ids:
+        try:
+            out = slurm.run("sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", "JobID,State")
+            for line in out.splitlines():
+                job, state = line.split("|")
+                states.setdefault(state.split()[0], []).append(job)
+        except slurm.SlurmError:
+            pass
+    if "TIMEOUT" in states:
+        return (f"worker job(s) {', '.join(states['TIMEOUT'])} hit their walltime limit "
+                f"({options.get('walltime')}): raise it with --walltime or jobqueue.slurm.walltime")
+    if "OUT_OF_MEMORY" in states:
+        return (f"worker job(s) {', '.join(states['OUT_OF_MEMORY'])} ran out of memory "
+                f"({options.get('memory')}): raise it with --memory or jobqueue.slurm.memory")
+    if killed:
+        memory = options.get("memory") or "their memory limit"
+        return (f"workers went over their memory limit ({memory}) and were restarted until "
+                f"none was left: raise it with --memory or jobqueue.slurm.memory")
+    seen = ", ".join(f"{state}: {' '.join(jobs)}" for state, jobs in sorted(states.items()))
+    return f"all workers were lost{f' ({seen})' if seen else ''}; see squeue, sacct and the worker logs"
+
+
+def compute_watched(client, cluster, graph, options: dict) -> tuple[int, set[str]]:
+    """Compute the graph; dask reschedules the parts of a lost worker, and a
+    run whose workers are all gone fails with the reason instead of hanging."""
+    from distributed.scheduler import KilledWorker
+
+    before = set(client.nthreads())
+    future = client.compute(graph)
+    last_worker = time.monotonic()
+    try:
+        while not future.done():
+            if client.nthreads():
+                last_worker = time.monotonic()
+            elif time.monotonic() - last_worker > NO_WORKER_GRACE:
+                raise RunFailed(explain_lost(_slurm_ids(cluster), options,
+                                             killed=restarted_for_memory(client)))
+            time.sleep(0.1)
+        total = future.result()
+    except KilledWorker:
+        raise RunFailed(explain_lost(_slurm_ids(cluster), options, killed=True)) from None
+    finally:
+        future.release()
+    return total, before - set(client.nthreads())
+
+
+def _slurm_ids(cluster) -> list[str]:
+    return sorted(getattr(cluster, "lab_submitted", set()) | set(_slurm_job_ids(cluster)))
 
 
 def _user() -> str:
@@ -167,12 +237,17 @@ def run_study(backend: str, workers: int, size: int, parts: int,
                 raise NoWorkers(
                     f"no worker connected within {timeout:g}s; see `squeue` and the "
                     f"worker logs, or raise lab.worker-timeout (--worker-timeout)")
-            where = client.run(_where)
+            where = client.run(_where, on_error="ignore")  # a worker may die meanwhile
+            say(f"computing {parts} parts of {size} on {len(where)} workers ...")
             graph = build_graph(size, parts, kernel)
             compute_start = time.monotonic()
-            total = graph.compute()
+            total, lost = compute_watched(client, cluster, graph, slurm_options or {})
             compute = time.monotonic() - compute_start
-        job_ids = sorted(getattr(cluster, "lab_submitted", set()) | set(_slurm_job_ids(cluster)))
+            if lost:
+                lost &= set(where)
+                names = ", ".join(f"{where[a]['node']} (job {where[a]['job'] or '-'})" for a in sorted(lost))
+                say(f"lost {len(lost)} worker(s) during the compute: {names}; dask recomputed their parts")
+        job_ids = _slurm_ids(cluster)
     leftover = [row["job"] for row in slurm.queue(job_ids)] if job_ids else []
     expected = expected_sum(size, parts)
     return RunResult(
@@ -182,6 +257,7 @@ def run_study(backend: str, workers: int, size: int, parts: int,
         wall_seconds=time.monotonic() - wall_start,
         workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
         job_ids=job_ids, leftover_jobs=leftover, kernel=kernel,
+        workers_lost=[where[address] for address in sorted(lost)],
         cores_available=cores_available(list(where.values()),
                                         int((slurm_options or {}).get("cores", 1))),
     )

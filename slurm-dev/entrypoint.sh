@@ -32,6 +32,7 @@ make_secrets() {
         log "made a new database password"
     fi
     chmod 0400 "$secrets"/*
+    chmod 0700 "$secrets"  # the volume's root: nobody but root lists it
 }
 
 start_munge() {
