@@ -18,7 +18,7 @@ RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call giv
             $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
 
 .DEFAULT_GOAL := help
-.PHONY: help up check-nodes run study lesson shell down clean status logs build images wheelhouse base-image def sif \
+.PHONY: help up check-nodes run study lesson shell down clean status logs build images wheelhouse base-image def sif bench \
         test test-unit test-cluster venv lock docker-engine
 
 help: ## list the targets
@@ -114,6 +114,9 @@ sif: images ## build lab.sif with apptainer, from the built lab image
 	docker save dask-slurm-lab/lab:0.1.0 -o build/lab-image.tar
 	apptainer build --force lab.sif docker-archive:build/lab-image.tar
 	@rm -f build/lab-image.tar
+
+bench: venv ## measure the lab's speed and cost (COLD=1 also times cold starts); bench/results.*
+	$(VENV)/bin/python bench/bench.py $(if $(filter 1,$(COLD)),--cold) $(if $(REPEAT),--repeat $(REPEAT))
 
 lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 	$(VENV)/bin/pip install -q uv==0.9.30

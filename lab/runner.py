@@ -34,6 +34,7 @@ class RunResult:
     kernel: str = "python"
     cores_available: int = 0
     workers_lost: list[dict] = field(default_factory=list)
+    phases: dict = field(default_factory=dict)  # seconds: submit, wait, compute, teardown...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -187,35 +188,42 @@ def open_cluster(backend: str, slurm_options: dict):
             slurm.wait_gone(sorted(submitted), timeout=60)
 
 
-def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> int:
+def _pending(ids: list[str]) -> tuple[int, str]:
+    """How many of the jobs are pending, and why (Slurm's reasons)."""
+    pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"] if ids else []
+    return len(pending), ", ".join(sorted({r["reason"] for r in pending}))
+
+
+def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> tuple[int, float]:
     """Poll until `wanted` workers are connected or `timeout` passes.
 
     Says which worker jobs are pending and why (e.g. Resources) while waiting.
-    Returns the number connected.
+    Returns the number connected, and the seconds until every job was submitted.
     """
     start = time.monotonic()
     next_note = start + 5
+    submitted = 0.0 if not hasattr(cluster, "lab_submitted") else None
     while True:
         connected = len(client.nthreads())
-        if connected >= wanted:
-            return connected
         now = time.monotonic()
         ids = _slurm_job_ids(cluster) if hasattr(cluster, "lab_submitted") else []
         if ids:
             cluster.lab_submitted.update(ids)
+            if submitted is None and len(ids) >= wanted:
+                submitted = now - start
+        if connected >= wanted:
+            return connected, submitted if submitted is not None else now - start
         if now - start >= timeout:
-            pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"] if ids else []
-            if pending:
-                reasons = ", ".join(sorted({r["reason"] for r in pending}))
-                say(f"{len(pending)} worker job(s) still pending after {timeout:g}s "
+            count, reasons = _pending(ids)
+            if count:
+                say(f"{count} worker job(s) still pending after {timeout:g}s "
                     f"(reason: {reasons}); going on with {connected}")
-            return connected
+            return connected, submitted if submitted is not None else now - start
         if ids and now >= next_note:
-            pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"]
-            if pending:
-                reasons = ", ".join(sorted({r["reason"] for r in pending}))
+            count, reasons = _pending(ids)
+            if count:
                 say(f"waiting: {connected}/{wanted} workers connected, "
-                    f"{len(pending)} job(s) pending (reason: {reasons})")
+                    f"{count} job(s) pending (reason: {reasons})")
             next_note = now + 5
         time.sleep(0.05)
 
@@ -225,14 +233,17 @@ def run_study(backend: str, workers: int, size: int, parts: int,
               say=print, show_job_script: bool = False, kernel: str = "python") -> RunResult:
     wall_start = time.monotonic()
     timeout = float(config.lab("worker-timeout") if timeout is None else timeout)
+    phases: dict[str, float] = {}
     with open_cluster(backend, slurm_options or {}) as cluster:
+        phases["start_scheduler"] = time.monotonic() - wall_start
         if show_job_script and backend == "slurm":
             say(cluster.job_script())
         with Client(cluster) as client:
             scale_start = time.monotonic()
             cluster.scale(workers)
-            connected = wait_for_workers(client, cluster, workers, timeout, say)
+            connected, phases["submit"] = wait_for_workers(client, cluster, workers, timeout, say)
             startup = time.monotonic() - scale_start
+            phases["wait_for_workers"] = startup - phases["submit"]
             if connected == 0:
                 raise NoWorkers(
                     f"no worker connected within {timeout:g}s; see `squeue` and the "
@@ -247,7 +258,10 @@ def run_study(backend: str, workers: int, size: int, parts: int,
                 lost &= set(where)
                 names = ", ".join(f"{where[a]['node']} (job {where[a]['job'] or '-'})" for a in sorted(lost))
                 say(f"lost {len(lost)} worker(s) during the compute: {names}; dask recomputed their parts")
+            teardown_start = time.monotonic()
         job_ids = _slurm_ids(cluster)
+    phases["compute"] = compute
+    phases["teardown"] = time.monotonic() - teardown_start
     leftover = [row["job"] for row in slurm.queue(job_ids)] if job_ids else []
     expected = expected_sum(size, parts)
     return RunResult(
@@ -257,7 +271,7 @@ def run_study(backend: str, workers: int, size: int, parts: int,
         wall_seconds=time.monotonic() - wall_start,
         workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
         job_ids=job_ids, leftover_jobs=leftover, kernel=kernel,
-        workers_lost=[where[address] for address in sorted(lost)],
+        workers_lost=[where[address] for address in sorted(lost)], phases=phases,
         cores_available=cores_available(list(where.values()),
                                         int((slurm_options or {}).get("cores", 1))),
     )

@@ -1,0 +1,243 @@
+"""`make bench`: the lab's own speed and cost on this machine, next to a bare
+LocalCluster. Writes bench/results.json and bench/results.md; every figure is
+min / median / max over --repeat runs. Runs the real cluster (docker compose,
+the project named by COMPOSE_PROJECT_NAME) and leaves it up and ready.
+
+    python bench/bench.py [--repeat 3] [--quick] [--cold] [--out bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ("dask-slurm-lab/lab:0.1.0", "dask-slurm-lab/slurm:0.1.0", "dask-slurm-lab/db:0.1.0")
+NODES = 4
+
+
+def sh(*cmd: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    if check and done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done
+
+
+def stats(values: list[float]) -> dict:
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+            "max": round(max(values), 3), "n": len(values), "values": [round(v, 3) for v in values]}
+
+
+def timed(*cmd: str) -> float:
+    start = time.monotonic()
+    sh(*cmd)
+    return time.monotonic() - start
+
+
+def ready_cluster(repeat: int, cold: bool) -> dict:
+    """Seconds of `make up` to a ready cluster (a test job has run)."""
+    out = {}
+    warm = []
+    for _ in range(repeat):  # images built, volumes gone
+        sh("docker", "compose", "down", "--volumes", "--remove-orphans")
+        warm.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
+    out["warm_seconds"] = stats(warm)
+    if cold:
+        cold_times = []
+        for _ in range(repeat):  # no lab images, no build cache, no volumes; the base image stays
+            sh("docker", "compose", "down", "--volumes", "--remove-orphans")
+            sh("docker", "rmi", "-f", *IMAGES, check=False)
+            sh("docker", "builder", "prune", "-af", check=False)
+            cold_times.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
+        out["cold_seconds"] = stats(cold_times)
+    return out
+
+
+def lab_run(flags: str) -> dict:
+    """`lab run` on the login node as the learner; its JSON result."""
+    name = f"/tmp/bench-{time.monotonic_ns()}.json"
+    sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "bash", "-lc",
+       f"lab run {flags} --json {name}")
+    return json.loads(sh("docker", "compose", "exec", "-T", "login", "cat", name).stdout)
+
+
+def worker_startup(repeat: int, counts: list[int]) -> dict:
+    out = {}
+    for backend in ("slurm", "local"):
+        for n in counts:
+            runs = [lab_run(f"--backend {backend} --workers {n} --size 1000") for _ in range(repeat)]
+            out[f"{backend}_{n}_seconds"] = stats([r["startup_seconds"] for r in runs])
+    return out
+
+
+def study_overhead(repeat: int, size: int, counts: list[int]) -> dict:
+    out: dict = {"size": size, "parts": 4}
+    for n in counts:
+        slurm_runs, local_runs = [], []
+        for _ in range(repeat):  # interleaved, so both see the same machine
+            slurm_runs.append(lab_run(f"--backend slurm --workers {n} --size {size}"))
+            local_runs.append(lab_run(f"--backend local --workers {n} --size {size}"))
+        s = statistics.median(r["compute_seconds"] for r in slurm_runs)
+        loc = statistics.median(r["compute_seconds"] for r in local_runs)
+        cores = min(r["cores_available"] for r in slurm_runs)
+        out[f"{n}_workers"] = {
+            "slurm_compute_seconds": stats([r["compute_seconds"] for r in slurm_runs]),
+            "local_compute_seconds": stats([r["compute_seconds"] for r in local_runs]),
+            "slurm_over_local": round(s / loc, 3), "limit": min(n, 4, cores),
+        }
+    one = out[f"{counts[0]}_workers"]
+    for n in counts:
+        row = out[f"{n}_workers"]
+        for backend in ("slurm", "local"):
+            speedup = one[f"{backend}_compute_seconds"]["median"] / row[f"{backend}_compute_seconds"]["median"]
+            row[f"{backend}_speedup"] = round(speedup, 3)
+            row[f"{backend}_speedup_of_limit"] = round(speedup / row["limit"], 3)
+    return out
+
+
+def end_to_end(repeat: int) -> dict:
+    """`make run WORKERS=4` on a warm cluster, and its phases from lab's own clock."""
+    walls, phases = [], []
+    for _ in range(repeat):
+        start = time.monotonic()
+        sh("make", "--no-print-directory", "run", "WORKERS=4")
+        walls.append(time.monotonic() - start)
+        phases.append(lab_run("--workers 4")["phases"])
+    out = {"make_run_seconds": stats(walls)}
+    for phase in phases[0]:
+        out[f"{phase}_seconds"] = stats([p[phase] for p in phases])
+    return out
+
+
+def sizes() -> dict:
+    out = {}
+    for image in IMAGES:
+        size = int(sh("docker", "image", "inspect", "-f", "{{.Size}}", image).stdout)
+        out[image] = round(size / 1e6, 1)
+    sif = ROOT / "lab.sif"
+    out["lab.sif"] = round(sif.stat().st_size / 1e6, 1) if sif.exists() else None
+    out["note"] = "MB (10^6 bytes); lab.sif is None where apptainer is missing: it is built from the lab image"
+    return out
+
+
+def memory() -> dict:
+    ids = sh("docker", "compose", "ps", "-q").stdout.split()
+    stats_out = sh("docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *ids).stdout
+    per = {}
+    for line in stats_out.splitlines():
+        name, used = line.split()[0], line.split()[1]
+        per[name] = round(parse_size(used) / 2**20, 1)
+    worker = sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "python", "-c", WORKER_RSS).stdout
+    return {"idle_cluster_mib": round(sum(per.values()), 1), "per_container_mib": per,
+            "one_worker_mib": json.loads(worker)}
+
+
+WORKER_RSS = """
+import json, psutil
+from dask.distributed import Client
+from dask_jobqueue import SLURMCluster
+import lab.config
+with SLURMCluster(scheduler_options={"dashboard_address": ":0"}) as cluster, Client(cluster) as client:
+    cluster.scale(1)
+    client.wait_for_workers(1, timeout=120)
+    def rss():
+        me = psutil.Process()
+        return {"worker": me.memory_info().rss / 2**20, "nanny": me.parent().memory_info().rss / 2**20}
+    (got,) = client.run(rss).values()
+print(json.dumps({k: round(v, 1) for k, v in got.items()}))
+"""
+
+
+def parse_size(text: str) -> float:
+    units = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    return float(text)
+
+
+def markdown(results: dict) -> str:
+    r = results
+    lines = [f"# make bench: {r['machine']['date']}", "",
+             f"{r['machine']['cores']} cores, {r['machine']['memory_gib']} GiB, {r['machine']['system']}, "
+             f"Docker {r['machine']['docker']}; min / median / max of {r['repeat']} runs.", "",
+             "| figure | min | median | max |", "|---|---|---|---|"]
+
+    def row(name, s):
+        if s:
+            lines.append(f"| {name} | {s['min']} | {s['median']} | {s['max']} |")
+
+    row("warm `make up` to ready (s)", r["ready"].get("warm_seconds"))
+    row("cold `make up` to ready (s)", r["ready"].get("cold_seconds"))
+    for key, s in r["startup"].items():
+        backend, n, _ = key.split("_")
+        row(f"scale({n}) to {n} connected, {backend} (s)", s)
+    for key, s in r["study"].items():
+        if key.endswith("_workers"):
+            row(f"compute, {key.replace('_', ' ')}, slurm (s)", s["slurm_compute_seconds"])
+            row(f"compute, {key.replace('_', ' ')}, local (s)", s["local_compute_seconds"])
+    for key, s in r["end_to_end"].items():
+        row(f"`make run WORKERS=4`: {key.replace('_seconds', '').replace('_', ' ')} (s)", s)
+    lines += ["", "| workers | slurm / local | slurm speedup (of limit) | local speedup (of limit) | limit |",
+              "|---|---|---|---|---|"]
+    for key, s in r["study"].items():
+        if key.endswith("_workers"):
+            lines.append(f"| {key.split('_')[0]} | {s['slurm_over_local']} | {s['slurm_speedup']} "
+                         f"({s['slurm_speedup_of_limit']}) | {s['local_speedup']} ({s['local_speedup_of_limit']}) "
+                         f"| {s['limit']} |")
+    lines += ["", "| image | MB |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in r["sizes"].items() if k != "note"]
+    m = r["memory"]
+    lines += ["", f"Idle cluster: {m['idle_cluster_mib']} MiB; one worker: {m['one_worker_mib']['worker']} MiB "
+              f"(+ {m['one_worker_mib']['nanny']} MiB nanny)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one run each, small sizes: a smoke test")
+    parser.add_argument("--cold", action="store_true", help="also time cold starts (removes the images)")
+    parser.add_argument("--size", type=int, default=11_000_000, help="about 2 s on one worker here")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    repeat = 1 if args.quick else args.repeat
+    counts = [1, 4] if args.quick else [1, 4, 8]
+    mem = sh("free", "-g").stdout.split("\n")[1].split()[1]
+    results = {
+        "machine": {"cores": os.cpu_count(), "memory_gib": int(mem), "system": platform.platform(),
+                    "docker": sh("docker", "version", "-f", "{{.Server.Version}}").stdout.strip(),
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        "repeat": repeat, "quick": args.quick,
+    }
+    print("bench: time to a ready cluster ...", file=sys.stderr)
+    results["ready"] = ready_cluster(repeat, args.cold and not args.quick)
+    print("bench: worker start-up ...", file=sys.stderr)
+    results["startup"] = worker_startup(repeat, counts)
+    print("bench: study overhead, slurm against local ...", file=sys.stderr)
+    results["study"] = study_overhead(repeat, 200_000 if args.quick else args.size, [1, 2, 4])
+    print("bench: make run WORKERS=4 ...", file=sys.stderr)
+    results["end_to_end"] = end_to_end(repeat)
+    results["sizes"] = sizes()
+    results["memory"] = memory()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("results.json", json.dumps(results, indent=2) + "\n"), ("results.md", markdown(results))):
+        tmp = args.out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, args.out / name)
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
