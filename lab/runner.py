@@ -63,14 +63,11 @@ def restarted_for_memory(client) -> bool:
 def explain_lost(job_ids: list[str], options: dict, killed: bool) -> str:
     """Why the workers went away, from accounting, and which limit to raise."""
     states: dict[str, list[str]] = {}
-    if job_ids:
-        try:
-            out = slurm.run("sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", "JobID,State")
-            for line in out.splitlines():
-                job, state = line.split("|")
-                states.setdefault(state.split()[0], []).append(job)
-        except slurm.SlurmError:
-            pass
+    try:
+        for row in slurm.accounting(job_ids, ["JobID", "State"], "-X"):
+            states.setdefault(row["State"].split()[0], []).append(row["JobID"])
+    except slurm.SlurmError:
+        pass
     if "TIMEOUT" in states:
         return (f"worker job(s) {', '.join(states['TIMEOUT'])} hit their walltime limit "
                 f"({options.get('walltime')}): raise it with --walltime or jobqueue.slurm.walltime")

@@ -95,9 +95,7 @@ def format_report(eff: dict) -> str:
 
 
 def query(job_id: str) -> list[dict]:
-    out = slurm.run("sacct", "-j", job_id, "-P", "-n", "--units=K", "-o", FIELDS)
-    names = FIELDS.split(",")
-    rows = [dict(zip(names, line.split("|"))) for line in out.splitlines() if line.strip()]
+    rows = slurm.accounting([job_id], FIELDS.split(","), "--units=K")
     if not rows:
         raise slurm.SlurmError(f"sacct knows no job {job_id}")
     return rows

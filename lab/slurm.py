@@ -63,6 +63,14 @@ def queue(job_ids: list[str]) -> list[dict]:
     return rows
 
 
+def accounting(job_ids: list[str], fields: list[str], *options: str) -> list[dict]:
+    """sacct rows of job_ids, one dict per row keyed by the field names."""
+    if not job_ids:
+        return []
+    out = run("sacct", "-n", "-P", *options, "-j", ",".join(job_ids), "-o", ",".join(fields))
+    return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+
+
 def cancel(job_ids: list[str]) -> None:
     if job_ids:
         run("scancel", *job_ids)

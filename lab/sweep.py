@@ -63,17 +63,12 @@ def cpu_efficiency(job_ids: list[str]) -> float | None:
     """CPU efficiency of worker jobs, from accounting: CPU time / (cores x elapsed)."""
     from .seff import parse_duration
 
-    if not job_ids:
-        return None
-    out = slurm.run("sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o",
-                    "TotalCPU,ElapsedRaw,AllocCPUS,State")
     cpu = core_seconds = 0.0
-    for line in out.splitlines():
-        total_cpu, elapsed, cpus, state = line.split("|")
-        if state in ("RUNNING", "PENDING"):
+    for row in slurm.accounting(job_ids, ["TotalCPU", "ElapsedRaw", "AllocCPUS", "State"], "-X"):
+        if row["State"] in ("RUNNING", "PENDING"):
             return None
-        cpu += parse_duration(total_cpu)
-        core_seconds += float(elapsed or 0) * int(cpus or 0)
+        cpu += parse_duration(row["TotalCPU"])
+        core_seconds += float(row["ElapsedRaw"] or 0) * int(row["AllocCPUS"] or 0)
     # Worker jobs end by scancel; where Slurm then records no CPU time (its
     # rusage of killed steps, seen with 22.05 in containers), say unknown, not 0%.
     if not core_seconds or cpu < 0.1:

@@ -49,3 +49,17 @@ def test_report_reads_like_seff():
 
 def test_hms():
     assert hms(3723) == "01:02:03" and hms(86401) == "1-00:00:01"
+
+
+def test_accounting_rows_are_keyed_by_field(tmp_path, monkeypatch):
+    from lab import slurm
+
+    fake = tmp_path / "sacct"
+    fake.write_text("#!/bin/sh\necho \"$*\" > \"$(dirname \"$0\")/args\"\n"
+                    "printf '7|CANCELLED by 1000\\n7.batch|CANCELLED\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    rows = slurm.accounting(["7"], ["JobID", "State"], "-X")
+    assert rows == [{"JobID": "7", "State": "CANCELLED by 1000"}, {"JobID": "7.batch", "State": "CANCELLED"}]
+    assert (tmp_path / "args").read_text().split() == ["-n", "-P", "-X", "-j", "7", "-o", "JobID,State"]
+    assert slurm.accounting([], ["JobID"]) == []
