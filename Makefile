@@ -1,88 +1,105 @@
 # dask-slurm-lab: a SLURM cluster in Docker Compose, and the Dask lesson on it.
-# `make` lists the targets. Variables can be set on the command line or in .env.
+# `make` lists the targets. Variables go on the command line (make run
+# WORKERS=4); the cluster's own settings (NODE_CPUS, NODE_MEMORY, folders,
+# ports) in .env, which docker compose reads (see .env.example).
 
-NODES ?= 4
-READY_TIMEOUT ?= 180
-# The pinned base image, named once: in containers/lab.Dockerfile.
-BASE_IMAGE := $(shell awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)
+# The variables a user may set. Their values are data, never make or shell
+# text: each given one is taken as written (no $(...) expansion), exported,
+# checked by bin/preflight before a recipe does anything, and used in recipes
+# only as "$$NAME".
+USER_VARS := WORKERS SIZE PARTS BACKEND WORKER_TIMEOUT SCHEDULERS KERNELS NODES READY_TIMEOUT \
+             REPEAT COLD FORCE
+GIVEN := $(foreach v,$(USER_VARS),$(if $(filter-out undefined,$(origin $(v))),$(v)))
+$(foreach v,$(GIVEN),$(eval override $(v) := $$(value $(v)))$(eval export $(v)))
+export NODES ?= 4
+export READY_TIMEOUT ?= 180
+
 PYTHON ?= python3
 VENV ?= .venv
+# The lab's version, named once: the tag of its images (compose.yaml reads it).
+export LAB_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGES := dask-slurm-lab/lab:$(LAB_VERSION) dask-slurm-lab/slurm:$(LAB_VERSION) dask-slurm-lab/db:$(LAB_VERSION)
 
 COMPOSE := docker compose
 # A terminal for interactive commands (Ctrl-C reaches the run and cancels its
 # jobs); none when make runs without one (CI, scripts).
 TTY := $(shell test -t 0 || echo -T)
-# Pass a lab flag only when its variable was given, so an empty value is an error.
-given = $(if $(filter-out undefined,$(origin $(1))),$(2) '$($(1))')
-RUN_FLAGS = $(call given,WORKERS,--workers) $(call given,SIZE,--size) $(call given,PARTS,--parts) \
-            $(call given,BACKEND,--backend) $(call given,WORKER_TIMEOUT,--worker-timeout)
+# `lab` flags for the given variables only, so an empty value is an error.
+flag = $(if $(filter $(1),$(GIVEN)),$(2) "$$$(1)")
+RUN_FLAGS = $(call flag,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,PARTS,--parts) \
+            $(call flag,BACKEND,--backend) $(call flag,WORKER_TIMEOUT,--worker-timeout)
+# A sweep takes lists: make study WORKERS="1 2 4 8" SCHEDULERS="threads slurm"
+# (bin/preflight allows only digits, lower-case letters and spaces in them).
+list = $(if $(filter $(1),$(GIVEN)),$(2) $$$(1))
+SWEEP_FLAGS = $(call list,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,PARTS,--parts) \
+              $(call list,SCHEDULERS,--schedulers) $(call list,KERNELS,--kernels)
+# Bring the cluster up when it is down.
+ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
 
 .DEFAULT_GOAL := help
-.PHONY: help up check-nodes run study lesson shell down clean status logs build images wheelhouse base-image def sif bench \
+.PHONY: help up run study lesson shell down clean status logs build images wheelhouse def sif bench \
         test test-unit test-cluster venv lock docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-up: check-nodes build ## start the cluster (NODES=4) and return when a test job has run
-	@mkdir -p $${LAB_WORKDIR:-work} $${LAB_RESULTS:-results}
-	@$(COMPOSE) up -d --wait --remove-orphans --scale compute=$(NODES) \
+up: ## start the cluster (NODES=4) and return when a test job has run
+	@ids=$$(bin/preflight up) || exit $$?; export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
+	 $(MAKE) --no-print-directory images || exit $$?; \
+	 $(COMPOSE) up -d --wait --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
-	@$(COMPOSE) exec -T login cluster-ready $(NODES) $(READY_TIMEOUT) \
+	@$(COMPOSE) exec -T login cluster-ready "$$NODES" "$$READY_TIMEOUT" \
 	    || { $(COMPOSE) logs --tail=40 slurmctld compute; exit 1; }
 
-# Bad NODES is a one-line error before anything starts (MaxNodeCount is 64).
-check-nodes:
-	@case '$(NODES)' in ''|*[!0-9]*) echo "make up: error: NODES must be a whole number from 1 to 64 (got '$(NODES)')" >&2; exit 2;; esac; \
-	 if [ '$(NODES)' -lt 1 ] || [ '$(NODES)' -gt 64 ]; then \
-	    echo "make up: error: NODES must be a whole number from 1 to 64 (got '$(NODES)')" >&2; exit 2; fi
-
 run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
-	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
+	@bin/preflight run
+	@$(ENSURE_UP)
 	@$(COMPOSE) exec $(TTY) -u learner login lab run $(RUN_FLAGS)
 
-# A sweep takes a list: make study WORKERS="1 2 4 8" SCHEDULERS="threads slurm".
-SWEEP_FLAGS = $(if $(filter-out undefined,$(origin WORKERS)),--workers $(WORKERS)) \
-              $(call given,SIZE,--size) $(call given,PARTS,--parts) \
-              $(if $(SCHEDULERS),--schedulers $(SCHEDULERS)) $(if $(KERNELS),--kernels $(KERNELS))
-
 study: ## sweep schedulers x kernels x WORKERS="1 2 4 8"; results/<run-id>/ with table and plot
-	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
+	@bin/preflight study
+	@$(ENSURE_UP)
 	@$(COMPOSE) exec $(TTY) -u learner login lab study $(SWEEP_FLAGS)
 
 lesson: ## the lesson's output blocks from this cluster, as Markdown in results/lesson-<id>/
-	@$(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
-	@$(COMPOSE) exec $(TTY) -u learner login lab prep $(call given,SIZE,--size) \
-	    $(if $(filter-out undefined,$(origin WORKERS)),--workers $(WORKERS))
+	@bin/preflight lesson
+	@$(ENSURE_UP)
+	@$(COMPOSE) exec $(TTY) -u learner login lab prep $(call flag,SIZE,--size) $(call list,WORKERS,--workers)
 
 shell: ## a login shell on the cluster, as the unprivileged user
+	@bin/preflight shell
 	@$(COMPOSE) exec -u learner login bash -l
 
 status: ## the cluster's containers and Slurm nodes
+	@bin/preflight status
 	@$(COMPOSE) ps -a
 	@$(COMPOSE) exec -T login sinfo -N -l 2>/dev/null || true
 
 logs: ## the last lines of every service's log
+	@bin/preflight logs
 	@$(COMPOSE) logs --tail=60
 
 down: ## stop the cluster; home, results and accounting stay on volumes
+	@bin/preflight down
 	@$(COMPOSE) down --remove-orphans
 
 clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
-	@if [ "$(FORCE)" != 1 ]; then \
+	@bin/preflight clean
+	@if [ "$${FORCE:-}" != 1 ]; then \
 	    printf 'Delete the cluster volumes (home, accounting, munge key)? [y/N] '; \
 	    read answer && [ "$$answer" = y ] || { echo "nothing deleted"; exit 1; }; fi
 	@$(COMPOSE) down --remove-orphans --volumes
 
 build: images ## build the images (from the pinned base image and the wheelhouse)
 
-images: base-image wheelhouse
-	@$(COMPOSE) build -q lab 2>&1 | grep -v 'configured to build using Bake' || true
-	@$(COMPOSE) build -q 2>&1 | grep -v 'configured to build using Bake' || true
-	@docker image inspect dask-slurm-lab/lab:0.1.0 dask-slurm-lab/slurm:0.1.0 dask-slurm-lab/db:0.1.0 >/dev/null
-
-base-image:
-	@containers/base-image.sh $(BASE_IMAGE)
+# A failed build fails make, with the build's own error.
+images:
+	@bin/preflight images
+	@containers/base-image.sh "$$(awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)"
+	@containers/wheelhouse.sh requirements.lock wheelhouse
+	@COMPOSE_BAKE=false $(COMPOSE) build -q lab
+	@COMPOSE_BAKE=false $(COMPOSE) build -q
+	@docker image inspect $(IMAGES) >/dev/null
 
 wheelhouse:
 	@containers/wheelhouse.sh requirements.lock wheelhouse
@@ -95,28 +112,33 @@ $(VENV)/.done: requirements-dev.lock pyproject.toml
 	@touch $@
 
 test: venv ## all tests: unit tests, then the cluster tests (brings the cluster up)
+	@bin/preflight test
 	$(VENV)/bin/pytest
 
 test-unit: venv ## unit tests only (seconds, no Docker)
-	$(VENV)/bin/pytest -m 'not cluster'
+	$(VENV)/bin/pytest -m 'not cluster and not docker'
 
 test-cluster: venv ## cluster tests only
+	@bin/preflight test-cluster
 	$(VENV)/bin/pytest -m cluster
 
 def: venv ## regenerate containers/lab.def (Apptainer) from containers/lab.Dockerfile
 	$(VENV)/bin/python containers/make_def.py
 
-sif: images ## build lab.sif with apptainer, from the built lab image
+sif: ## build lab.sif with apptainer, from the built lab image
+	@bin/preflight sif
 	@command -v apptainer >/dev/null || { echo "error: apptainer is not installed here; install it \
 	(https://apptainer.org/docs/admin/main/installation.html), or on a machine that has it run \
 	'make wheelhouse && apptainer build lab.sif containers/lab.def'" >&2; exit 1; }
+	@$(MAKE) --no-print-directory images
 	@mkdir -p build
-	docker save dask-slurm-lab/lab:0.1.0 -o build/lab-image.tar
+	docker save "dask-slurm-lab/lab:$$LAB_VERSION" -o build/lab-image.tar
 	apptainer build --force lab.sif docker-archive:build/lab-image.tar
 	@rm -f build/lab-image.tar
 
-bench: venv ## measure the lab's speed and cost (COLD=1 also times cold starts); bench/results.*
-	$(VENV)/bin/python bench/bench.py $(if $(filter 1,$(COLD)),--cold) $(if $(REPEAT),--repeat $(REPEAT))
+bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*
+	@bin/preflight bench
+	$(VENV)/bin/python bench/bench.py $$([ "$${COLD:-0}" = 1 ] && echo --cold) $(call flag,REPEAT,--repeat)
 
 lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 	$(VENV)/bin/pip install -q uv==0.9.30

@@ -74,13 +74,6 @@ def test_bad_input_submits_nothing(cluster):
     assert cluster.out("sacct -n -X -a -o JobID | wc -l") == before
 
 
-def test_make_run_bad_input_exits_2_with_one_line(cluster):
-    done = cluster.make("run", "WORKERS=abc")
-    assert done.returncode == 2
-    assert "--workers must be a whole number" in done.stderr
-    assert cluster.queue() == []
-
-
 def test_ctrl_c_cancels_the_worker_jobs(cluster):
     # Ask for more workers than fit, so the run is still waiting when interrupted.
     cluster.sh(f"nohup lab run --workers 10 --worker-timeout 120 {SMALL} >/tmp/int.log 2>&1 &")

@@ -215,22 +215,6 @@ def test_bad_lab_input_is_refused_before_anything(cluster):
            files_written=0)
 
 
-@pytest.mark.parametrize("args, says", [
-    (["run", "WORKERS=abc"], "--workers must be a whole number"),
-    (["run", "WORKERS="], "--workers must be a whole number"),
-    (["run", "SIZE=-5"], "--size must be a whole number"),
-    (["run", "PARTS=0"], "--parts must be from 1"),
-    (["run", "BACKEND=cloud"], "invalid choice: 'cloud'"),
-    (["study", "WORKERS=0"], "--workers must be from 1"),
-    (["up", "NODES=0"], "NODES must be a whole number from 1 to 64"),
-    (["up", "NODES=abc"], "NODES must be a whole number from 1 to 64"),
-])
-def test_bad_make_input_exits_2(cluster, args, says):
-    done = cluster.make(*args)
-    assert done.returncode == 2 and says in done.stderr, done.stderr
-    assert cluster.queue() == []
-
-
 # --- security ---
 
 def layer_files(saved: bytes) -> set[str]:

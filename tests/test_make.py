@@ -1,0 +1,194 @@
+"""make targets check what they need before they do anything (bin/preflight):
+the variables (data, never shell text), then Docker, Compose v2, room for the
+nodes and the host folders. No real Docker here: a stand-in `docker` records
+every call, so "nothing was run" is checked, not assumed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$*" >>"$FAKE_LOG"
+case "$1 $2" in
+"info --format") printf '%s\\n' "$FAKE_INFO"; exit "${FAKE_INFO_STATUS:-0}" ;;
+"compose version") [ -n "$FAKE_COMPOSE" ] || exit 1; echo "$FAKE_COMPOSE" ;;
+esac
+"""
+
+# 24 GiB, 2 CPUs, a current engine and Compose: what CI has.
+GOOD = {"FAKE_INFO": f"20.10.24 2 {24 * 2**30}", "FAKE_COMPOSE": "2.40.3"}
+
+
+class Host:
+    """make on a host whose `docker` is a stand-in, or missing."""
+
+    def __init__(self, tmp: Path, docker: bool = True):
+        self.tmp = tmp
+        self.docker = docker
+        self.log = tmp / "docker-calls"
+        self.log.touch()
+        bindir = tmp / "bin"
+        bindir.mkdir()
+        if docker:
+            fake = bindir / "docker"
+            fake.write_text(FAKE_DOCKER)
+            fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+        self.env = {**os.environ, **GOOD, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+                    "FAKE_LOG": str(self.log), "LAB_WORKDIR": str(tmp / "work"),
+                    "LAB_RESULTS": str(tmp / "results"), "COMPOSE_PROJECT_NAME": "never-started"}
+
+    def make(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        # Without the stand-in, no docker at all: the machine's is hidden too.
+        hide = [] if self.docker else [str(ROOT / "tests" / "without-docker.sh")]
+        return subprocess.run([*hide, "make", "--no-print-directory", *args], cwd=ROOT, text=True,
+                              capture_output=True, env={**self.env, **env}, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    def preflight(self, target: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bin/preflight", target], cwd=ROOT, text=True, capture_output=True,
+                              env={**self.env, **env}, timeout=60)
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+
+@pytest.fixture
+def host(tmp_path):
+    return Host(tmp_path)
+
+
+def one_line_exit_2(done: subprocess.CompletedProcess, says: str) -> None:
+    # The recipe's own status (make reports it as "Error 2"), and its one line.
+    assert done.returncode == 2 and "] Error 2" in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(lines) == 1 and says in lines[0], done.stderr
+
+
+HOSTILE = ["1'; touch {mark}; echo '", "1; touch {mark}", "$(shell touch {mark})", "`touch {mark}`",
+           "$$(touch {mark})", "1 2", "\"1\"", ""]
+VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BACKEND"),
+             ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
+             ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
+             ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE")]
+
+
+@pytest.mark.parametrize("target, name", VARIABLES)
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_hostile_variable_is_refused_and_nothing_runs(host, target, name, hostile):
+    if hostile == "1 2" and target in ("study", "lesson") and name == "WORKERS":
+        pytest.skip("a list of worker counts is what a sweep takes")
+    mark = host.tmp / "ran"
+    done = host.make(target, f"{name}={hostile.format(mark=mark)}")
+    one_line_exit_2(done, f"make {target}: error: {name} must be")
+    assert not mark.exists(), "a variable's value ran as a command"
+    assert host.calls() == [], "docker was called before the variables were checked"
+
+
+@pytest.mark.parametrize("target, assignment, says", [
+    ("run", "WORKERS=0", "WORKERS must be a whole number from 1 to 512 (got '0')"),
+    ("run", "WORKERS=abc", "WORKERS must be a whole number from 1 to 512 (got 'abc')"),
+    ("run", "SIZE=-5", "SIZE must be a whole number"),
+    ("run", "PARTS=0", "PARTS must be a whole number from 1 to 10000"),
+    ("run", "BACKEND=cloud", "BACKEND must be one of: auto slurm local (got 'cloud')"),
+    ("run", "WORKER_TIMEOUT=0", "WORKER_TIMEOUT must be a positive number of seconds"),
+    ("study", "WORKERS=1 0", "WORKERS must be whole numbers from 1 to 512"),
+    ("study", "SCHEDULERS=threads mpi", "SCHEDULERS must be one or more of: synchronous threads"),
+    ("study", "KERNELS=cython", "KERNELS must be one or more of: python numpy"),
+    ("up", "NODES=0", "NODES must be a whole number from 1 to 64"),
+    ("up", "NODES=65", "NODES must be a whole number from 1 to 64"),
+    ("up", "NODES=99999999999999999999", "NODES must be a whole number from 1 to 64"),
+    ("up", "READY_TIMEOUT=soon", "READY_TIMEOUT must be a whole number"),
+    ("clean", "FORCE=yes", "FORCE must be one of: 0 1"),
+])
+def test_bad_values_say_what_is_allowed(host, target, assignment, says):
+    one_line_exit_2(host.make(target, assignment), says)
+    assert host.calls() == []
+
+
+def test_good_values_pass_the_checks(host):
+    done = host.preflight("study", WORKERS="1 2 4 8", SCHEDULERS="threads slurm", KERNELS="python",
+                          SIZE="2000000", WORKER_TIMEOUT="2.5")
+    assert done.returncode == 0, done.stderr
+
+
+# --- first contact: Docker, its engine, Compose v2, room for the nodes ---
+
+def test_no_docker_command_says_install_docker(tmp_path):
+    done = Host(tmp_path, docker=False).make("run", "WORKERS=4")
+    one_line_exit_2(done, "no docker command on this machine: install Docker")
+
+
+@pytest.mark.parametrize("answer, says", [
+    ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+     "docker is installed but its engine does not answer: start"),
+    ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+     "permission denied on the socket): add yourself to the docker group"),
+])
+def test_an_engine_that_does_not_answer_is_named(host, answer, says):
+    done = host.make("up", FAKE_INFO=answer, FAKE_INFO_STATUS="1")
+    one_line_exit_2(done, says)
+    assert [c for c in host.calls() if not c.startswith("info")] == []  # nothing but the question
+
+
+@pytest.mark.parametrize("compose, says", [
+    ("", "Docker Compose v2 is missing"),
+    ("2.12.2", "Docker Compose 2.12.2 is older than compose.yaml needs (2.24.0 or newer)"),
+    ("v2.3.3", "Docker Compose 2.3.3 is older"),
+])
+def test_missing_or_old_compose_is_named(host, compose, says):
+    one_line_exit_2(host.make("run", FAKE_COMPOSE=compose), says)
+
+
+def test_newer_compose_passes(host):
+    assert host.preflight("run", FAKE_COMPOSE="2.100.0").returncode == 0
+
+
+def test_too_little_memory_for_the_nodes_says_how_many_fit(host):
+    done = host.make("up", "NODES=4", FAKE_INFO=f"28.0.0 2 {2 * 2**30}")  # Docker Desktop's 2 GiB
+    one_line_exit_2(done, "Docker has 2048 MiB of memory; 4 nodes of 2048 MiB need 8792 MiB: "
+                          "use make up NODES=0")
+    done = host.make("up", "NODES=4", FAKE_INFO=f"28.0.0 2 {6 * 2**30}")
+    one_line_exit_2(done, "use make up NODES=2 (room for 4 of the lesson's workers)")
+    assert not (host.tmp / "work").exists()  # nothing made
+
+
+def test_room_is_reported_before_starting(host):
+    done = host.preflight("up", NODES="4")
+    assert done.returncode == 0, done.stderr
+    assert "room for 8 of the lesson's workers" in done.stderr
+    assert "share Docker's 2" in done.stderr  # 8 node CPUs on a 2-CPU engine
+
+
+# --- the host folders: the learner takes their owner's uid, never root's ---
+
+def test_the_learner_takes_the_folders_owner(host):
+    for name in ("work", "results"):
+        (host.tmp / name).mkdir()
+        os.chown(host.tmp / name, 1234, 2345)
+    done = host.preflight("up")
+    assert done.returncode == 0 and done.stdout.split() == ["1234", "2345"], done.stderr
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in (host.tmp / "work", host.tmp / "results")} \
+        == {(1234, 2345)}  # no owner changed
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to own a folder by root")
+def test_a_root_owned_folder_is_refused(host):
+    (host.tmp / "work").mkdir()
+    os.chown(host.tmp / "work", 0, 0)
+    one_line_exit_2(host.make("up"), "is owned by root, and jobs never run as root")
+    assert not [c for c in host.calls() if c.startswith("compose up")]
+    assert (host.tmp / "work").stat().st_uid == 0
+
+
+def test_folders_of_two_owners_are_refused(host):
+    for name, uid in (("work", 1234), ("results", 1235)):
+        (host.tmp / name).mkdir()
+        os.chown(host.tmp / name, uid, uid)
+    one_line_exit_2(host.make("up"), "have different owners")
