@@ -7,7 +7,8 @@
 # Anything else is run as a command (with munge up), e.g. `bash`.
 set -euo pipefail
 
-secrets=/run/lab-secrets
+secrets=/run/lab-secrets   # the database password: db, slurmdbd and init only
+munge_dir=/run/lab-munge   # the munge key: every Slurm node
 log() { echo "[$(date +%T)] $*" >&2; }
 
 wait_for_port() {  # host port seconds
@@ -20,10 +21,18 @@ wait_for_port() {  # host port seconds
 
 make_secrets() {
     umask 077
-    mkdir -p "$secrets"
-    if [ ! -s "$secrets/munge.key" ]; then
-        dd if=/dev/urandom of="$secrets/munge.key.tmp" bs=1024 count=1 status=none
-        mv "$secrets/munge.key.tmp" "$secrets/munge.key"
+    mkdir -p "$secrets" "$munge_dir"
+    # Clusters made before the key had a volume of its own kept it beside the
+    # password: keep using that key, so their nodes still agree.
+    if [ ! -s "$munge_dir/munge.key" ] && [ -s "$secrets/munge.key" ]; then
+        cp "$secrets/munge.key" "$munge_dir/munge.key.tmp"
+        mv "$munge_dir/munge.key.tmp" "$munge_dir/munge.key"
+        log "moved the munge key to its own volume"
+    fi
+    rm -f "$secrets/munge.key"
+    if [ ! -s "$munge_dir/munge.key" ]; then
+        dd if=/dev/urandom of="$munge_dir/munge.key.tmp" bs=1024 count=1 status=none
+        mv "$munge_dir/munge.key.tmp" "$munge_dir/munge.key"
         log "made a new munge key"
     fi
     if [ ! -s "$secrets/db_password" ]; then
@@ -31,15 +40,40 @@ make_secrets() {
         mv "$secrets/db_password.tmp" "$secrets/db_password"
         log "made a new database password"
     fi
-    chmod 0400 "$secrets"/*
-    chmod 0700 "$secrets"  # the volume's root: nobody but root lists it
+    chmod 0400 "$secrets"/* "$munge_dir"/*
+    chmod 0700 "$secrets" "$munge_dir"  # the volumes' roots: nobody but root lists them
 }
 
 start_munge() {
-    [ -s "$secrets/munge.key" ] || { log "error: no munge key in $secrets (run the init service)"; exit 1; }
-    install -o munge -g munge -m 0400 "$secrets/munge.key" /etc/munge/munge.key
+    [ -s "$munge_dir/munge.key" ] || { log "error: no munge key in $munge_dir (run the init service)"; exit 1; }
+    install -o munge -g munge -m 0400 "$munge_dir/munge.key" /etc/munge/munge.key
     install -d -o munge -g munge -m 0755 /run/munge
-    runuser -u munge -- /usr/sbin/munged --force
+    # munged checks the key's and its folders' permissions itself: no --force.
+    runuser -u munge -- /usr/sbin/munged
+}
+
+# The learner takes the uid and gid of the host folders' owner (LAB_UID,
+# LAB_GID from make up), the same on every node, so files written in ~/work
+# belong to them on the host. passwd and group are edited directly: usermod
+# would also chown the home folder, host folders included.
+map_learner() {
+    local uid=${LAB_UID:-1000} gid=${LAB_GID:-1000} taken
+    [[ $uid =~ ^[0-9]+$ && $gid =~ ^[0-9]+$ ]] && ((uid > 0 && gid > 0)) \
+        || { log "error: LAB_UID and LAB_GID must be a user's uid and gid, not root's (got $uid:$gid)"; exit 1; }
+    taken=$(getent passwd "$uid" | cut -d: -f1) || true  # none: getent exits 2
+    if [ -n "$taken" ] && [ "$taken" != learner ]; then
+        log "error: uid $uid (LAB_UID, the host folders' owner) is $taken's in the image; give the folders to another user"
+        exit 1
+    fi
+    taken=$(getent group "$gid" | cut -d: -f1) || true
+    case $taken in root|munge|slurm|shadow|mysql)
+        log "error: gid $gid (LAB_GID) is the $taken group's in the image; give the folders to another group"
+        exit 1 ;;
+    esac
+    if [ "$(id -u learner)" != "$uid" ] || [ "$(id -g learner)" != "$gid" ]; then
+        sed -i -E "s/^learner:([^:]*):[0-9]+:[0-9]+:/learner:\1:$uid:$gid:/" /etc/passwd
+        sed -i -E "s/^learner:([^:]*):[0-9]+:/learner:\1:$gid:/" /etc/group
+    fi
 }
 
 # Docker's DNS knows each compute replica by its container name,
@@ -54,6 +88,7 @@ container_name() {
 }
 
 role=${1:-login}
+[ "$role" = init ] || map_learner
 case "$role" in
 init)
     make_secrets
@@ -62,9 +97,9 @@ slurmdbd)
     start_munge
     wait_for_port db 3306 180
     password=$(cat "$secrets/db_password")
+    # Private from its first byte: made 0600 before the password is written.
+    install -o slurm -g slurm -m 0600 /dev/null /etc/slurm/slurmdbd.conf
     sed "s|@DB_PASSWORD@|$password|" /etc/slurm/slurmdbd.conf.in >/etc/slurm/slurmdbd.conf
-    chown slurm:slurm /etc/slurm/slurmdbd.conf
-    chmod 0600 /etc/slurm/slurmdbd.conf
     echo slurmdbd >/run/lab-role
     exec /usr/sbin/slurmdbd -D
     ;;
@@ -105,8 +140,15 @@ slurmd)
 login)
     start_munge
     wait_for_port slurmctld 6817 180
-    # The learner owns their home and the host folders bound into it.
-    chown learner:learner /home/learner /home/learner/work /home/learner/results
+    # The learner owns their home (the cluster's volume; after a change of
+    # LAB_UID too). The host folders in it keep their owner, whose uid the
+    # learner has.
+    find /home/learner \( -path /home/learner/work -o -path /home/learner/results \) -prune \
+        -o ! -user learner -exec chown -h learner:learner {} +
+    for folder in /home/learner/work /home/learner/results; do
+        [ "$(stat -c %u "$folder")" = "$(id -u learner)" ] || log "warning: $folder is owned by uid" \
+            "$(stat -c %u "$folder"), the learner is $(id -u learner): start the cluster with make up"
+    done
     echo login >/run/lab-role
     log "login node ready"
     exec sleep infinity
