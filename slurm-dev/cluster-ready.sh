@@ -17,8 +17,8 @@ for line in $(scontrol show nodes -o 2>/dev/null | grep DYNAMIC | grep -o 'NodeN
     fi
 done
 while :; do
-    # Responding idle nodes only: a trailing * means "not responding".
-    idle=$(sinfo -h -N -t idle -o '%N %t' 2>/dev/null | awk '$2 !~ /\*$/' | sort -u | wc -l || echo 0)
+    # Exactly idle: not drained, not down, no trailing * (not responding).
+    idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || echo 0)
     ((idle >= nodes)) && break
     if ((SECONDS >= deadline)); then
         echo "error: only $idle of $nodes compute nodes are idle after ${timeout}s" >&2
