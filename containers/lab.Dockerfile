@@ -7,10 +7,9 @@ LABEL org.dask-slurm-lab.version="0.1.0"
 LABEL org.dask-slurm-lab.lock-sha256="f3f24e365cf2225dc6df8f324894e846e1bc227b1f6ada1e93886ab685b1713a"
 ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
+COPY containers/apt-install /usr/local/sbin/apt-install
 RUN rm -f /etc/apt/sources.list \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 \
-    && apt-get clean && rm -rf /var/lib/apt/lists/*
+    && apt-install python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1
 # Python packages from the locked wheelhouse only, never from the network.
 COPY requirements.lock /opt/lab/requirements.lock
 COPY wheelhouse/ /tmp/wheelhouse/

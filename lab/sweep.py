@@ -18,6 +18,17 @@ from .study import build_graph, expected_sum
 SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
 
 
+# The exact Debian packages the image installed (containers/apt-install).
+PACKAGES_RECORD = Path("/usr/share/dask-slurm-lab/packages.txt")
+
+
+def image_packages() -> str:
+    try:
+        return " ".join(PACKAGES_RECORD.read_text().split())
+    except OSError:  # not in one of the lab's images
+        return ""
+
+
 def versions() -> dict:
     import dask_jobqueue
 
@@ -30,6 +41,7 @@ def versions() -> dict:
         "distributed": distributed.__version__, "dask_jobqueue": dask_jobqueue.__version__,
         "slurm": slurm_version,
         "image": os.environ.get("LAB_IMAGE_ID") or os.environ.get("APPTAINER_CONTAINER", ""),
+        "packages": image_packages(),
         "host_cores": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
