@@ -1,7 +1,10 @@
 """`make bench`: the lab's own speed and cost on this machine, next to a bare
 LocalCluster. Writes bench/results.json and bench/results.md; every figure is
-min / median / max over --repeat runs. Runs the real cluster (docker compose,
-the project named by COMPOSE_PROJECT_NAME) and leaves it up and ready.
+min / median / max over --repeat runs. Runs a real cluster of its own (compose
+project dask-slurm-lab-bench, its own folders and dashboard port), so a user's
+cluster, volumes and folders are never touched, and removes it at the end.
+--cold rebuilds the images without Docker's build cache (--no-cache): it
+deletes no image and no cache.
 
     python bench/bench.py [--repeat 3] [--quick] [--cold] [--out bench]
 """
@@ -15,17 +18,24 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ("dask-slurm-lab/lab:0.1.0", "dask-slurm-lab/slurm:0.1.0", "dask-slurm-lab/db:0.1.0")
 NODES = 4
+PROJECT = "dask-slurm-lab-bench"
+# The bench's own cluster: its own compose project, folders and dashboard port.
+# The folders are made by `make up` (bin/preflight), inside a fresh temporary one.
+SCRATCH = Path(tempfile.mkdtemp(prefix="lab-bench-"))
+ENV = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT, DASHBOARD_PORT="18789",
+           LAB_WORKDIR=str(SCRATCH / "work"), LAB_RESULTS=str(SCRATCH / "results"))
 
 
 def sh(*cmd: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=ENV)
     if check and done.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return done
@@ -42,21 +52,29 @@ def timed(*cmd: str) -> float:
     return time.monotonic() - start
 
 
+def remove_own_cluster() -> None:
+    """Down, volumes included: the bench's own project only."""
+    assert ENV["COMPOSE_PROJECT_NAME"] == PROJECT
+    sh("docker", "compose", "down", "--volumes", "--remove-orphans")
+
+
 def ready_cluster(repeat: int, cold: bool) -> dict:
     """Seconds of `make up` to a ready cluster (a test job has run)."""
     out = {}
     warm = []
-    for _ in range(repeat):  # images built, volumes gone
-        sh("docker", "compose", "down", "--volumes", "--remove-orphans")
+    for _ in range(repeat):  # images built, no volumes
+        remove_own_cluster()
         warm.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
     out["warm_seconds"] = stats(warm)
     if cold:
         cold_times = []
-        for _ in range(repeat):  # no lab images, no build cache, no volumes; the base image stays
-            sh("docker", "compose", "down", "--volumes", "--remove-orphans")
-            sh("docker", "rmi", "-f", *IMAGES, check=False)
-            sh("docker", "builder", "prune", "-af", check=False)
-            cold_times.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
+        for _ in range(repeat):  # every image layer built again, no volumes; the base image stays
+            remove_own_cluster()
+            start = time.monotonic()
+            sh("docker", "compose", "build", "--no-cache", "-q", "lab")
+            sh("docker", "compose", "build", "--no-cache", "-q")
+            sh("make", "--no-print-directory", "up", f"NODES={NODES}")
+            cold_times.append(time.monotonic() - start)
         out["cold_seconds"] = stats(cold_times)
     return out
 
@@ -104,13 +122,13 @@ def study_overhead(repeat: int, size: int, counts: list[int]) -> dict:
 
 
 def end_to_end(repeat: int) -> dict:
-    """`make run WORKERS=4` on a warm cluster, and its phases from lab's own clock."""
+    """What `make run WORKERS=4` runs on a warm cluster (docker compose exec ...
+    lab run --workers 4), and the phases of those same runs from lab's own clock."""
     walls, phases = [], []
     for _ in range(repeat):
         start = time.monotonic()
-        sh("make", "--no-print-directory", "run", "WORKERS=4")
-        walls.append(time.monotonic() - start)
         phases.append(lab_run("--workers 4")["phases"])
+        walls.append(time.monotonic() - start)
     out = {"make_run_seconds": stats(walls)}
     for phase in phases[0]:
         out[f"{phase}_seconds"] = stats([p[phase] for p in phases])
@@ -128,16 +146,18 @@ def sizes() -> dict:
     return out
 
 
-def memory() -> dict:
-    ids = sh("docker", "compose", "ps", "-q").stdout.split()
-    stats_out = sh("docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *ids).stdout
-    per = {}
-    for line in stats_out.splitlines():
-        name, used = line.split()[0], line.split()[1]
-        per[name] = round(parse_size(used) / 2**20, 1)
-    worker = sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "python", "-c", WORKER_RSS).stdout
-    return {"idle_cluster_mib": round(sum(per.values()), 1), "per_container_mib": per,
-            "one_worker_mib": json.loads(worker)}
+def memory(repeat: int) -> dict:
+    """Memory of the idle cluster and of one worker and its nanny, `repeat` samples each."""
+    idle, worker, nanny = [], [], []
+    for _ in range(repeat):
+        ids = sh("docker", "compose", "ps", "-q").stdout.split()
+        out = sh("docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *ids).stdout
+        idle.append(sum(parse_size(line.split()[1]) for line in out.splitlines()) / 2**20)
+        rss = json.loads(sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "python", "-c",
+                            WORKER_RSS).stdout)
+        worker.append(rss["worker"])
+        nanny.append(rss["nanny"])
+    return {"idle_cluster_mib": stats(idle), "worker_mib": stats(worker), "nanny_mib": stats(nanny)}
 
 
 WORKER_RSS = """
@@ -195,9 +215,9 @@ def markdown(results: dict) -> str:
                          f"| {s['limit']} |")
     lines += ["", "| image | MB |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r["sizes"].items() if k != "note"]
-    m = r["memory"]
-    lines += ["", f"Idle cluster: {m['idle_cluster_mib']} MiB; one worker: {m['one_worker_mib']['worker']} MiB "
-              f"(+ {m['one_worker_mib']['nanny']} MiB nanny)."]
+    lines += ["", "| memory (MiB) | min | median | max |", "|---|---|---|---|"]
+    for key, s in r["memory"].items():
+        lines.append(f"| {key.removesuffix('_mib').replace('_', ' ')} | {s['min']} | {s['median']} | {s['max']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -220,16 +240,20 @@ def main(argv=None) -> int:
                     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         "repeat": repeat, "quick": args.quick,
     }
-    print("bench: time to a ready cluster ...", file=sys.stderr)
-    results["ready"] = ready_cluster(repeat, args.cold and not args.quick)
-    print("bench: worker start-up ...", file=sys.stderr)
-    results["startup"] = worker_startup(repeat, counts)
-    print("bench: study overhead, slurm against local ...", file=sys.stderr)
-    results["study"] = study_overhead(repeat, 200_000 if args.quick else args.size, [1, 2, 4])
-    print("bench: make run WORKERS=4 ...", file=sys.stderr)
-    results["end_to_end"] = end_to_end(repeat)
-    results["sizes"] = sizes()
-    results["memory"] = memory()
+    try:
+        print(f"bench: time to a ready cluster (project {PROJECT}) ...", file=sys.stderr)
+        results["ready"] = ready_cluster(repeat, args.cold and not args.quick)
+        print("bench: worker start-up ...", file=sys.stderr)
+        results["startup"] = worker_startup(repeat, counts)
+        print("bench: study overhead, slurm against local ...", file=sys.stderr)
+        results["study"] = study_overhead(repeat, 200_000 if args.quick else args.size, [1, 2, 4])
+        print("bench: make run WORKERS=4 ...", file=sys.stderr)
+        results["end_to_end"] = end_to_end(repeat)
+        results["sizes"] = sizes()
+        results["memory"] = memory(repeat)
+    finally:
+        remove_own_cluster()
+        subprocess.run(["rm", "-rf", str(SCRATCH)], check=False)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in (("results.json", json.dumps(results, indent=2) + "\n"), ("results.md", markdown(results))):
         tmp = args.out / f".{name}.tmp"

@@ -1,4 +1,6 @@
-"""`make bench` stays runnable: a quick run on the test cluster writes valid numbers."""
+"""`make bench` stays runnable, and safe: a quick run builds a cluster of its
+own beside the test cluster, writes valid numbers, and leaves the test
+cluster (containers, home, results) and every volume but its own alone."""
 
 import json
 import subprocess
@@ -11,21 +13,42 @@ from conftest import ROOT
 pytestmark = pytest.mark.cluster
 
 
-def test_bench_quick_run_writes_valid_json(cluster, tmp_path):
+def volumes() -> set[str]:
+    return set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True,
+                              check=True).stdout.split())
+
+
+def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp_path):
+    cluster.out("echo mine > ~/bench-marker")
+    (cluster.results / "bench-marker").write_text("mine")
+    containers = cluster.compose("ps", "-q").stdout.split()
+    before = volumes()
     done = subprocess.run([sys.executable, "bench/bench.py", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                           env=cluster.env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # The test cluster and its data are as they were; the bench's own cluster is gone.
+    assert cluster.compose("ps", "-q").stdout.split() == containers
+    assert cluster.out("cat ~/bench-marker").strip() == "mine"
+    assert (cluster.results / "bench-marker").read_text() == "mine"
+    assert volumes() == before
+    assert not [v for v in volumes() if v.startswith("dask-slurm-lab-bench_")]
+
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["ready"]["warm_seconds"]["median"] > 0
+    assert results["quick"] is True and results["repeat"] == 1
+    assert 0 < results["ready"]["warm_seconds"]["median"] < 300
     for key in ("slurm_1_seconds", "slurm_4_seconds", "local_1_seconds", "local_4_seconds"):
         figure = results["startup"][key]
-        assert 0 < figure["min"] <= figure["median"] <= figure["max"]
+        assert figure["n"] == 1 and 0 < figure["median"] < 120
     for n in (1, 2, 4):
         row = results["study"][f"{n}_workers"]
-        assert row["slurm_over_local"] > 0 and row["limit"] >= 1
-    assert {"submit_seconds", "wait_for_workers_seconds", "compute_seconds", "teardown_seconds"} <= set(
-        results["end_to_end"])
+        assert row["slurm_over_local"] > 0 and row["limit"] == min(n, 4, 2)
+    end = results["end_to_end"]
+    assert {"submit_seconds", "wait_for_workers_seconds", "compute_seconds", "teardown_seconds"} <= set(end)
+    # The phases are of the same run that was timed: they fit inside it.
+    assert end["compute_seconds"]["median"] + end["wait_for_workers_seconds"]["median"] \
+        < end["make_run_seconds"]["median"]
     assert results["sizes"]["dask-slurm-lab/slurm:0.1.0"] > 0
-    assert results["memory"]["idle_cluster_mib"] > 0 and results["memory"]["one_worker_mib"]["worker"] > 0
+    memory = results["memory"]
+    assert 50 < memory["idle_cluster_mib"]["median"] < 4096 and memory["worker_mib"]["median"] > 20
     assert "| warm `make up` to ready (s) |" in (tmp_path / "results.md").read_text()
     assert cluster.queue() == []
