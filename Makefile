@@ -97,8 +97,8 @@ images:
 	@bin/preflight images
 	@containers/base-image.sh "$$(awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)"
 	@containers/wheelhouse.sh requirements.lock wheelhouse
-	@COMPOSE_BAKE=false $(COMPOSE) build -q lab
-	@COMPOSE_BAKE=false $(COMPOSE) build -q
+	@$(COMPOSE) build -q lab
+	@$(COMPOSE) build -q
 	@docker image inspect $(IMAGES) >/dev/null
 
 wheelhouse:
