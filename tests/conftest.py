@@ -14,6 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
 NODES = 4
+# The host folders' owner, whose uid the learner takes: not the image's
+# default 1000, so the mapping is what the tests exercise (root can chown).
+FOLDER_OWNER = 1234 if os.getuid() == 0 else os.getuid()
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +81,8 @@ class Cluster:
 def cluster(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("work")
     results = tmp_path_factory.mktemp("results")
+    for folder in (workdir, results):
+        os.chown(folder, FOLDER_OWNER, FOLDER_OWNER)
     lab = Cluster(workdir, results)
     up = lab.make("up", f"NODES={NODES}")
     try:
