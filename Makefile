@@ -37,8 +37,8 @@ SWEEP_FLAGS = $(call list,WORKERS,--workers) $(call flag,SIZE,--size) $(call fla
 ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
 
 .DEFAULT_GOAL := help
-.PHONY: help up run study lesson shell down clean status logs build images wheelhouse def sif bench \
-        test test-unit test-cluster venv lock docker-engine
+.PHONY: help up run study lesson shell down clean status logs build images base-image wheelhouse def sif bench \
+        test test-unit test-cluster venv lock docker-engine readme
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -93,13 +93,16 @@ clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
 build: images ## build the images (from the pinned base image and the wheelhouse)
 
 # A failed build fails make, with the build's own error.
-images:
-	@bin/preflight images
-	@containers/base-image.sh "$$(awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)"
-	@containers/wheelhouse.sh requirements.lock wheelhouse
+images: base-image wheelhouse
 	@$(COMPOSE) build -q lab
 	@$(COMPOSE) build -q
 	@docker image inspect $(IMAGES) >/dev/null
+
+# The pinned base image (named once, in containers/lab.Dockerfile): pulled,
+# or made with debootstrap where no registry answers.
+base-image:
+	@bin/preflight images
+	@containers/base-image.sh "$$(awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)"
 
 wheelhouse:
 	@containers/wheelhouse.sh requirements.lock wheelhouse
@@ -152,3 +155,6 @@ lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 
 docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2
 	@containers/install-docker.sh
+
+readme: ## write the README's measured tables from the last test and bench runs' files
+	$(PYTHON) docs/readme_tables.py
