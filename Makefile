@@ -79,8 +79,9 @@ logs: ## the last lines of every service's log
 	@bin/preflight logs
 	@$(COMPOSE) logs --tail=60
 
-down: ## stop the cluster; home, results and accounting stay on volumes
+down: ## cancel the cluster's jobs, then stop it; home, results and accounting stay on volumes
 	@bin/preflight down
+	@$(COMPOSE) exec -T login cancel-jobs "make down" 2>/dev/null || true
 	@$(COMPOSE) down --remove-orphans
 
 clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
@@ -88,6 +89,7 @@ clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
 	@if [ "$${FORCE:-}" != 1 ]; then \
 	    printf 'Delete the cluster volumes (home, accounting, munge key)? [y/N] '; \
 	    read answer && [ "$$answer" = y ] || { echo "nothing deleted"; exit 1; }; fi
+	@$(COMPOSE) exec -T login cancel-jobs "make clean" 2>/dev/null || true
 	@$(COMPOSE) down --remove-orphans --volumes
 
 build: images ## build the images (from the pinned base image and the wheelhouse)

@@ -149,6 +149,10 @@ login)
         [ "$(stat -c %u "$folder")" = "$(id -u learner)" ] || log "warning: $folder is owned by uid" \
             "$(stat -c %u "$folder"), the learner is $(id -u learner): start the cluster with make up"
     done
+    # Jobs from before this login node started have lost their client (lab
+    # run, the lesson's script, its Dask scheduler): none may run again.
+    # (cluster-ready waits for their nodes to be idle again.)
+    cancel-jobs "from before the login node started" 0
     echo login >/run/lab-role
     log "login node ready"
     exec sleep infinity
