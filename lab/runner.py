@@ -185,39 +185,101 @@ def open_cluster(backend: str, slurm_options: dict):
             slurm.wait_gone(sorted(submitted), timeout=60)
 
 
-def _pending(ids: list[str]) -> tuple[int, str]:
-    """How many of the jobs are pending, and why (Slurm's reasons)."""
-    pending = [r for r in slurm.queue(ids) if r["state"] == "PENDING"] if ids else []
+def _pending(rows: list[dict]) -> tuple[int, str]:
+    """How many of the queued jobs are pending, and why (Slurm's reasons)."""
+    pending = [r for r in rows if r["state"] == "PENDING"]
     return len(pending), ", ".join(sorted({r["reason"] for r in pending}))
 
 
-def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> tuple[int, float]:
-    """Poll until `wanted` workers are connected or `timeout` passes.
+# Folders no compute node shares with the login node: a job submitted from
+# one cannot write its output file there.
+NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
-    Says which worker jobs are pending and why (e.g. Resources) while waiting.
-    Returns the number connected, and the seconds until every job was submitted.
+
+def explain_ended(job_ids: list[str]) -> str:
+    """Why worker jobs ended before their workers connected, from accounting."""
+    try:
+        rows = slurm.accounting(job_ids, ["JobID", "State", "ExitCode", "WorkDir"], "-X")
+    except slurm.SlurmError as err:
+        return f"sacct cannot say why ({err})"
+    if not rows:
+        return "accounting has no record of them yet; see sacct and the worker logs"
+    parts = []
+    for state in sorted({row["State"].split()[0] for row in rows}):
+        same = [row for row in rows if row["State"].split()[0] == state]
+        jobs = " ".join(row["JobID"] for row in same)
+        codes = ", ".join(sorted({row["ExitCode"] for row in same}))
+        text = f"{state} ({jobs}; exit code {codes})"
+        # Accounting may not have the folder yet a moment after the job ended;
+        # lab submitted the jobs from its own.
+        folders = sorted({row["WorkDir"] or os.getcwd() for row in same})
+        local = [f for f in folders if f == "/" or f.startswith(tuple(p + "/" for p in NODE_LOCAL))
+                 or f in NODE_LOCAL]
+        if state == "FAILED" and local:
+            text += (f": submitted from {', '.join(local)}, a folder the compute nodes do not share, so "
+                     f"the job's output file cannot be opened; submit from a folder the compute nodes "
+                     f"share, such as your home")
+        elif state == "NODE_FAIL":
+            text += ": their node stopped answering (a stopped or killed node); run again"
+        elif state == "OUT_OF_MEMORY":
+            text += ": raise --memory or jobqueue.slurm.memory"
+        elif state == "TIMEOUT":
+            text += ": raise --walltime or jobqueue.slurm.walltime"
+        elif state == "FAILED":
+            text += ": see the job's output file (slurm-<job>.out, or jobqueue.slurm.log-directory)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> tuple[int, float, str]:
+    """Poll until `wanted` workers are connected, `timeout` passes, or every
+    worker job has ended.
+
+    Says which worker jobs are pending and why (e.g. Resources) while waiting,
+    and, within a second or two, why worker jobs ended before their workers
+    connected. Returns the number connected, the seconds until every job was
+    submitted, and why jobs ended ("" when none did).
     """
     start = time.monotonic()
     next_note = start + 5
-    submitted = 0.0 if not hasattr(cluster, "lab_submitted") else None
+    next_queue = start
+    slurm_jobs = hasattr(cluster, "lab_submitted")
+    submitted = None if slurm_jobs else 0.0
+    rows: list[dict] = []
+    reported: set[str] = set()
+    ended_reason = ""
     while True:
         connected = len(client.nthreads())
         now = time.monotonic()
-        ids = _slurm_job_ids(cluster) if hasattr(cluster, "lab_submitted") else []
+        ids = _slurm_job_ids(cluster) if slurm_jobs else []
         if ids:
             cluster.lab_submitted.update(ids)
             if submitted is None and len(ids) >= wanted:
                 submitted = now - start
+        took = submitted if submitted is not None else now - start
         if connected >= wanted:
-            return connected, submitted if submitted is not None else now - start
+            return connected, took, ended_reason
+        if ids and now >= next_queue:
+            next_queue = now + 1
+            try:
+                rows = slurm.queue(ids)
+            except slurm.SlurmError:  # a controller restarting: ask again, its jobs wait too
+                continue
+            ended = set(ids) - {row["job"] for row in rows} - reported
+            if ended and connected < len(ids):
+                reported |= ended
+                ended_reason = explain_ended(sorted(ended))
+                say(f"{len(ended)} worker job(s) ended before their workers connected: {ended_reason}")
+            if not rows and len(ids) >= wanted:  # nothing left to wait for
+                return connected, took, ended_reason
         if now - start >= timeout:
-            count, reasons = _pending(ids)
+            count, reasons = _pending(rows)
             if count:
                 say(f"{count} worker job(s) still pending after {timeout:g}s "
                     f"(reason: {reasons}); going on with {connected}")
-            return connected, submitted if submitted is not None else now - start
-        if ids and now >= next_note:
-            count, reasons = _pending(ids)
+            return connected, took, ended_reason
+        if rows and now >= next_note:
+            count, reasons = _pending(rows)
             if count:
                 say(f"waiting: {connected}/{wanted} workers connected, "
                     f"{count} job(s) pending (reason: {reasons})")
@@ -238,9 +300,11 @@ def run_study(backend: str, workers: int, size: int, parts: int,
         with Client(cluster) as client:
             scale_start = time.monotonic()
             cluster.scale(workers)
-            connected, phases["submit"] = wait_for_workers(client, cluster, workers, timeout, say)
+            connected, phases["submit"], ended = wait_for_workers(client, cluster, workers, timeout, say)
             startup = time.monotonic() - scale_start
             phases["wait_for_workers"] = startup - phases["submit"]
+            if connected == 0 and ended:
+                raise NoWorkers(f"the worker jobs ended before any worker connected: {ended}")
             if connected == 0:
                 raise NoWorkers(
                     f"no worker connected within {timeout:g}s; see `squeue` and the "
