@@ -30,6 +30,7 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     assert cluster.compose("ps", "-q").stdout.split() == containers
     assert cluster.out("cat ~/bench-marker").strip() == "mine"
     assert (cluster.results / "bench-marker").read_text() == "mine"
+    (cluster.results / "bench-marker").unlink()
     assert volumes() == before
     assert not [v for v in volumes() if v.startswith("dask-slurm-lab-bench_")]
 

@@ -161,7 +161,7 @@ def test_study_sweep_on_the_cluster_writes_its_files(cluster):
     done = cluster.sh("lab study --schedulers local slurm --kernels python --workers 1 2 --size 2000000",
                       timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    (run_dir,) = [p for p in cluster.results.iterdir() if not p.name.startswith("lesson-")]
+    (run_dir,) = [p for p in cluster.results.iterdir() if p.is_dir() and not p.name.startswith("lesson-")]
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "results.csv", "results.json", "results.md", "study.png"]
     rows = json.loads((run_dir / "results.json").read_text())

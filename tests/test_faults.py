@@ -5,8 +5,12 @@ build/fault-report.md (the README's table comes from there)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
+
 import pytest
 
 from conftest import FOLDER_OWNER, NODES, PROJECT, ROOT, wait_until
@@ -149,8 +153,122 @@ def test_down_then_up_keeps_home_results_and_accounting(cluster):
     assert (cluster.results / "marker").read_text() == "kept"
     assert jobs <= sacct_ids(cluster)
     assert cluster.out("sha256sum /etc/munge/munge.key", user="root").split()[0] == key
-    record("`make down && make up`", seconds=round(time.monotonic() - start, 1),
+    WARM.append(healed)
+    record("`make down && make up`", seconds=round(time.monotonic() - start, 1), of_which_make_up=healed,
            home_kept="yes", results_kept="yes", accounting_rows_lost=len(jobs - sacct_ids(cluster)))
+
+
+# --- a cluster stopped during a run comes back ready, with no job from before ---
+
+WARM: list[float] = []  # `make up` after an idle `make down`: the warm start
+
+
+def warm_start(cluster) -> float:
+    if not WARM:
+        assert cluster.make("down").returncode == 0
+        WARM.append(ready(cluster))
+    return WARM[0]
+
+
+def start_a_long_run(cluster, name: str) -> list[str]:
+    """A run whose 4 workers are computing; their job ids."""
+    background_run(cluster, "--workers 4 --parts 8 --size 40000000", name)
+    wait_until(lambda: "computing 8 parts" in cluster.out(f"cat /tmp/{name}.log"), 90,
+               what="the run to start computing")
+    return cluster.queue()
+
+
+def came_back(cluster, jobs: list[str], stopped_at: float, what: str, **more) -> None:
+    """make up: ready within the warm start + 10 s, no job from before, the next run right."""
+    warm = warm_start(cluster)
+    up = ready(cluster)
+    assert up <= warm + 10, f"make up took {up}s after {what}; warm start is {warm}s"
+    assert cluster.queue() == []
+    nodes = cluster.out("sinfo -h -N -o '%N %T'").split("\n")
+    assert sorted(line.split()[1] for line in nodes if line) == ["idle"] * NODES, nodes
+    states = wait_until(lambda: sacct_states(cluster, jobs), 60, what="the old jobs' final states")
+    assert not any(state in ("PENDING", "RUNNING", "REQUEUED") for state in states.values()), states
+    result, _ = lab_json(cluster, "--workers 2 --size 2000000")
+    assert result["correct"] and result["workers_connected"] == 2
+    record(f"{what} during `lab run --workers 4`", make_up_seconds=up, warm_start_seconds=warm,
+           seconds_from_the_stop_to_the_next_run=round(time.monotonic() - stopped_at, 1),
+           old_jobs=" ".join(sorted(set(states.values()))), jobs_left=0, next_run="correct", **more)
+
+
+def sacct_states(cluster, jobs: list[str]) -> dict[str, str] | None:
+    rows = cluster.out(f"sacct -n -X -P -j {','.join(jobs)} -o JobID,State").split()
+    states = {row.split("|")[0]: row.split("|")[1].split()[0] for row in rows}
+    return states if set(states) == set(jobs) and "RUNNING" not in states.values() else None
+
+
+def test_make_down_during_a_run_cancels_its_jobs(cluster):
+    warm_start(cluster)
+    jobs = start_a_long_run(cluster, "down")
+    start = time.monotonic()
+    assert cluster.make("down").returncode == 0
+    came_back(cluster, jobs, start, "`make down`")
+    assert set(sacct_states(cluster, jobs).values()) == {"CANCELLED"}  # not NODE_FAIL
+
+
+def test_compose_kill_during_a_run(cluster):
+    jobs = start_a_long_run(cluster, "kill")
+    start = time.monotonic()
+    cluster.compose("kill", check=True)
+    came_back(cluster, jobs, start, "`docker compose kill` (every container SIGKILLed)")
+
+
+def test_fewer_nodes_during_a_run(cluster):
+    jobs = start_a_long_run(cluster, "fewer")
+    start = time.monotonic()
+    fewer = cluster.make("up", "NODES=2")
+    assert fewer.returncode == 0, fewer.stdout[-2000:] + fewer.stderr[-2000:]
+    assert len(cluster.out("sinfo -h -N -o %N").split()) == 2
+    came_back(cluster, jobs, start, "`make up NODES=2` after NODES=4")
+
+
+@pytest.mark.skipif(os.environ.get("LAB_TEST_RESTART_ENGINE") != "1",
+                    reason="restarts the Docker engine (every container on this machine): CI sets "
+                           "LAB_TEST_RESTART_ENGINE=1")
+def test_docker_engine_restart_during_a_run(cluster):
+    jobs = start_a_long_run(cluster, "engine")
+    start = time.monotonic()
+    restart_engine()
+    came_back(cluster, jobs, start, "the Docker engine restarted")
+
+
+def restart_engine() -> None:
+    """Stop the engine CI started (its pid file) and start it the same way."""
+    pid = int(Path("/var/run/docker.pid").read_text())
+    assert "dockerd" in Path(f"/proc/{pid}/cmdline").read_text()
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 120, interval=0.5, what="dockerd to stop")
+    with open("/var/log/dockerd.log", "ab") as log:
+        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    wait_until(lambda: subprocess.run(["docker", "info"], capture_output=True).returncode == 0, 120,
+               interval=0.5, what="dockerd to answer")
+
+
+def test_worker_jobs_are_never_requeued(cluster):
+    assert "JobRequeue              = 0" in cluster.out("scontrol show config")
+    job = cluster.out("sbatch --parsable --hold --wrap true").strip()
+    try:
+        assert "Requeue=0" in cluster.out(f"scontrol show job {job}")
+    finally:
+        cluster.out(f"scancel {job}")
+
+
+def test_jobs_that_fail_at_once_are_explained_within_seconds(cluster):
+    start = time.monotonic()
+    done = cluster.sh("mkdir -p /tmp/not-shared && cd /tmp/not-shared && "
+                      "lab run --workers 2 --size 1000 --worker-timeout 120")
+    seconds = round(time.monotonic() - start, 1)
+    assert done.returncode == 1
+    assert "FAILED" in done.stderr and "submitted from /tmp/not-shared, a folder the compute nodes do " \
+        "not share" in done.stderr and "such as your home" in done.stderr, done.stderr
+    assert seconds < 10, f"the reason came after {seconds}s"
+    assert cluster.queue() == []
+    record("worker jobs submitted from a folder the nodes do not share (`/tmp`)", exit_status=1,
+           seconds_to_the_reason=seconds, says="FAILED, submit from a folder the compute nodes share")
 
 
 def test_make_commands_twice_and_run_when_down(cluster):
