@@ -130,16 +130,10 @@ test-cluster: venv ## cluster tests only
 def: venv ## regenerate containers/lab.def (Apptainer) from containers/lab.Dockerfile
 	$(VENV)/bin/python containers/make_def.py
 
-sif: ## build lab.sif with apptainer, from the built lab image
+sif: ## build lab.sif for a real cluster (apptainer where installed; else in a container)
 	@bin/preflight sif
-	@command -v apptainer >/dev/null || { echo "error: apptainer is not installed here; install it \
-	(https://apptainer.org/docs/admin/main/installation.html), or on a machine that has it run \
-	'make wheelhouse && apptainer build lab.sif containers/lab.def'" >&2; exit 1; }
 	@$(MAKE) --no-print-directory images
-	@mkdir -p build
-	docker save "dask-slurm-lab/lab:$$LAB_VERSION" -o build/lab-image.tar
-	apptainer build --force lab.sif docker-archive:build/lab-image.tar
-	@rm -f build/lab-image.tar
+	@containers/make-sif.sh lab.sif
 
 bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*
 	@bin/preflight bench

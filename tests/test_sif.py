@@ -1,0 +1,107 @@
+"""`make sif` without Apptainer (containers/make-sif.sh -> sif-builder): the
+SIF's descriptors are what Apptainer boots, its partition holds the lab
+image's files and Apptainer's layout, and its root file system runs the lab
+the way `apptainer exec` and `apptainer test` start commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+BUILDER = f"dask-slurm-lab/sif-builder:{VERSION}"
+LAB = f"dask-slurm-lab/lab:{VERSION}"
+FROM_SIF = "dask-slurm-lab/lab-from-sif:test"
+
+pytestmark = pytest.mark.docker
+
+
+def sh(*cmd: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kw)
+
+
+def in_builder(folder: Path, command: str) -> str:
+    done = sh("docker", "run", "--rm", "--entrypoint", "sh", "-v", f"{folder}:/s", BUILDER, "-c", command)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def sif(tmp_path_factory):
+    """lab.sif built the way `make sif` builds it where there is no apptainer."""
+    folder = tmp_path_factory.mktemp("sif")
+    assert sh("make", "--no-print-directory", "images", cwd=ROOT).returncode == 0
+    done = sh("containers/make-sif.sh", str(folder / "lab.sif"), cwd=ROOT,
+              env={**os.environ, "LAB_SIF_BUILDER": "container"})  # even where apptainer exists
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "building" in done.stdout and "in a container" in done.stdout
+    yield folder / "lab.sif"
+    sh("docker", "rmi", "-f", FROM_SIF)
+
+
+def test_the_sif_has_a_deffile_and_a_primary_squashfs_partition(sif):
+    assert sif.read_bytes()[:31] == b"#!/usr/bin/env run-singularity\n"
+    assert b"SIF_MAGIC" in sif.read_bytes()[:64]
+    listing = in_builder(sif.parent, "siftool list /s/lab.sif")
+    rows = [line for line in listing.splitlines() if line[:1].isdigit()]
+    assert len(rows) == 2, listing
+    assert rows[0].split("|")[-1].strip() == "Def.FILE"
+    # siftool marks the primary system partition (PrimSys, parttype 2) with a *.
+    assert rows[1].split("|")[-1].strip() == "FS (Squashfs/*System/amd64)" and rows[1].split("|")[1].strip() == "1"
+    assert in_builder(sif.parent, "siftool dump 1 /s/lab.sif") == (ROOT / "containers" / "lab.def").read_text()
+    # The partition is a squashfs (magic hsqs), gzip-compressed.
+    info = in_builder(sif.parent, "siftool dump 2 /s/lab.sif > /tmp/p && head -c 4 /tmp/p && echo"
+                                  " && unsquashfs -s /tmp/p | grep -i compression")
+    assert info.startswith("hsqs") and "gzip" in info
+
+
+def test_the_partition_holds_the_lab_image_and_apptainers_layout(sif):
+    listed = in_builder(sif.parent, "siftool dump 2 /s/lab.sif > /tmp/p && unsquashfs -lc -d '' /tmp/p")
+    files = {line.strip().lstrip("/") for line in listed.splitlines() if line.strip()}
+    container = sh("docker", "create", LAB).stdout.strip()
+    try:
+        exported = subprocess.run(f"docker export {container} | tar -t", shell=True, capture_output=True,
+                                  text=True, check=True).stdout
+    finally:
+        sh("docker", "rm", "-f", container)
+    image = {line.rstrip("/") for line in exported.splitlines() if line and not line.endswith("/")}
+    image -= {".dockerenv"}
+    assert image - files == set(), sorted(image - files)[:20]
+    layout = {".singularity.d/env/01-base.sh", ".singularity.d/env/10-docker2singularity.sh",
+              ".singularity.d/env/90-environment.sh", ".singularity.d/env/95-apps.sh",
+              ".singularity.d/env/99-base.sh", ".singularity.d/env/99-runtimevars.sh",
+              ".singularity.d/actions/exec", ".singularity.d/actions/run", ".singularity.d/actions/shell",
+              ".singularity.d/actions/start", ".singularity.d/actions/test", ".singularity.d/runscript",
+              ".singularity.d/startscript", ".singularity.d/test", ".singularity.d/runscript.help",
+              ".singularity.d/labels.json", ".singularity.d/Singularity", ".exec", ".run", ".shell", ".test",
+              "environment", "singularity", "etc/hosts", "etc/resolv.conf"}
+    assert layout <= files, sorted(layout - files)
+
+
+def test_the_root_file_system_runs_the_lab_as_apptainer_starts_it(sif, tmp_path):
+    made = subprocess.run(
+        f"docker run --rm --entrypoint sh -v {sif.parent}:/s {BUILDER} -c "
+        f"'siftool dump 2 /s/lab.sif > /tmp/p && unsquashfs -q -d /tmp/r /tmp/p >/dev/null && tar -C /tmp/r -c .'"
+        f" | docker import - {FROM_SIF}", shell=True, capture_output=True, text=True, timeout=900)
+    assert made.returncode == 0, made.stderr
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    # No ENV in an imported image: the environment comes from the env scripts,
+    # as in Apptainer. Read-only root, a uid with no passwd entry, home bound,
+    # host network, /tmp from the host.
+    apptainer_like = ["docker", "run", "--rm", "--read-only", "--user", "4321:4321", "--network", "host",
+                      "--tmpfs", "/tmp", "-v", f"{home}:/home/user", "-e", "HOME=/home/user",
+                      "-w", "/home/user", "-e", "APPTAINER_CONTAINER=/images/lab.sif"]
+    run = sh(*apptainer_like, "--entrypoint", "/.singularity.d/actions/exec", FROM_SIF,
+             "lab", "run", "--backend", "local", "--workers", "2", "--size", "200000", "--json", "r.json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"sum: {4 * 200000 * 199999 // 2} (correct)" in run.stdout and (home / "r.json").exists()
+    test = sh(*apptainer_like, "--entrypoint", "/.singularity.d/actions/test", FROM_SIF)
+    assert test.returncode == 0 and f"lab {VERSION}" in test.stdout and "(correct)" in test.stdout, test.stderr
+    version = sh(*apptainer_like, "--entrypoint", "/.singularity.d/actions/run", FROM_SIF, "--version")
+    assert version.stdout.strip() == f"lab {VERSION}", version.stdout + version.stderr
