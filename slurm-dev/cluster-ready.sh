@@ -6,16 +6,19 @@ nodes=${1:?usage: cluster-ready NODES [TIMEOUT]}
 timeout=${2:-120}
 deadline=$((SECONDS + timeout))
 idle=0
-# Compute containers removed by a smaller NODES leave dynamic nodes behind;
-# their address (the container name) no longer resolves: forget them.
-for line in $(scontrol show nodes -o 2>/dev/null | grep DYNAMIC | grep -o 'NodeName=[^ ]* .*NodeAddr=[^ ]*' \
-              | sed -E 's/NodeName=([^ ]*) .*NodeAddr=(.*)/\1,\2/'); do
-    node=${line%%,*} address=${line#*,}
-    if ! getent hosts "$address" >/dev/null; then
-        scontrol update nodename="$node" state=down reason="container removed" 2>/dev/null || true
-        scontrol delete nodename="$node" 2>/dev/null || true
-    fi
-done
+# Compute containers removed by a smaller NODES leave dynamic nodes behind:
+# forget every dynamic node whose container (<prefix>compute-<n>, by Docker's
+# DNS) is gone. (Its recorded address is an IP, which another container may
+# have taken since.)
+prefix=$(cat /run/lab-prefix 2>/dev/null || true)
+if [ -n "$prefix" ]; then
+    for node in $(scontrol show nodes -o 2>/dev/null | grep DYNAMIC | grep -o '^NodeName=[^ ]*' | cut -d= -f2); do
+        if ! getent hosts "$prefix$node" >/dev/null; then
+            scontrol update nodename="$node" state=down reason="container removed" 2>/dev/null || true
+            scontrol delete nodename="$node" 2>/dev/null || true
+        fi
+    done
+fi
 while :; do
     # Exactly idle: not drained, not down, no trailing * (not responding).
     idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || echo 0)

@@ -129,8 +129,12 @@ slurmd)
     cpus=${NODE_CPUS:-2}
     conf="NodeAddr=$address NodeHostname=$(hostname) CPUs=$cpus Boards=1 SocketsPerBoard=1"
     conf+=" CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=${NODE_MEMORY:-2048} Feature=compute"
-    # A node left from an earlier container may hold an old address: forget
-    # it first (refused, harmlessly, while it still has jobs).
+    # slurmctld keeps a dynamic node's address as the IP it registered from,
+    # and a restarted container may have another IP (the old one may even be
+    # another container's now). Point a remembered node at this container,
+    # then forget it (refused, harmlessly, while it still has jobs from before
+    # the stop; slurmd's registration then clears those).
+    scontrol update nodename="$name" nodeaddr="$address" nodehostname="$(hostname)" >/dev/null 2>&1 || true
     scontrol delete nodename="$name" >/dev/null 2>&1 || true
     log "registering dynamic node $name ($conf)"
     echo slurmd >/run/lab-role
@@ -153,6 +157,10 @@ login)
     # run, the lesson's script, its Dask scheduler): none may run again.
     # (cluster-ready waits for their nodes to be idle again.)
     cancel-jobs "from before the login node started" 0
+    # Compute containers are named <prefix>compute-<n>: cluster-ready finds
+    # the nodes whose container is gone by that name.
+    self=$(container_name)
+    echo "${self%login-*}" >/run/lab-prefix
     echo login >/run/lab-role
     log "login node ready"
     exec sleep infinity
