@@ -160,16 +160,19 @@ def write_json(path: str, data: dict) -> None:
 def cmd_run(args) -> int:
     settings = _settings(args)
     backend = settings["backend"]
-    if backend == "auto":
-        backend = "slurm" if slurm.available() else "local"
-        if backend == "local" and apptainer.image():
-            print(f"lab run: note: no Slurm here, running locally; {apptainer.missing_client_hint()}",
-                  file=sys.stderr)
+    if backend != "local":
+        # Only where there is no Slurm client at all, and not inside Apptainer
+        # (where one is meant to be bound in), may auto run on this machine.
+        problem = slurm.client_problem()
+        if problem:
+            raise checks.BadInput(f"the Slurm client does not work here: {problem}")
+        if problem == "" and (backend == "slurm" or apptainer.image()):
+            where = apptainer.missing_client_hint() if apptainer.image() else \
+                "run inside the cluster (make run)"
+            raise checks.BadInput(f"no Slurm client here (sbatch); {where}; or use --backend local "
+                                  f"to run on this machine")
+        backend = "slurm" if problem is None else "local"
     options = _slurm_options(args) if backend == "slurm" else {}
-    if backend == "slurm" and not slurm.available():
-        where = apptainer.missing_client_hint() if apptainer.image() else \
-            "use --backend local, or run inside the cluster (make run)"
-        raise checks.BadInput(f"no SLURM controller answers here (sbatch/squeue); {where}")
 
     from .report import format_run
     from .runner import run_study

@@ -44,10 +44,11 @@ def slurm_seconds(text: str) -> float:
 
 
 def check_client(options: dict) -> str:
-    if not slurm.available():
+    problem = slurm.client_problem()
+    if problem is not None:
         fix = apptainer.missing_client_hint() if apptainer.image() else \
             "run on the cluster's login node, or load its Slurm module (module load slurm)"
-        raise Failed("sbatch/squeue do not answer", fix)
+        raise Failed(f"sbatch/squeue do not answer{': ' + problem if problem else ''}", fix)
     return "Slurm client answers (sbatch, squeue)"
 
 

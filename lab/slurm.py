@@ -34,16 +34,51 @@ def run(*cmd: str, timeout: float = TIMEOUT) -> str:
     return done.stdout
 
 
-def available() -> bool:
-    """True when sbatch exists and the controller answers squeue."""
+# What a Slurm client's error says, the piece it lacks, and the fix. Inside a
+# container these are the binds bin/lab-apptainer makes; on a host, the install.
+DIAGNOSES = [
+    ("error while loading shared libraries", "a library the Slurm commands link",
+     "bind the host's Slurm libraries (bin/lab-apptainer does)"),
+    ("invalid user for slurmuser", "the SlurmUser of slurm.conf in passwd",
+     "bind the host's /etc/passwd and /etc/group (bin/lab-apptainer does)"),
+    ("plugin", "a Slurm plugin or a library it loads (libmunge for auth/munge)",
+     "bind the host's PluginDir (scontrol show config) and the libraries its plugins load "
+     "(bin/lab-apptainer does)"),
+    ("munge", "the munge socket (/run/munge)", "bind /run/munge (bin/lab-apptainer does)"),
+    ("configuration", "slurm.conf", "bind /etc/slurm, $SLURM_CONF's folder or /run/slurm/conf (configless)"),
+    ("slurm.conf", "slurm.conf", "bind /etc/slurm, $SLURM_CONF's folder or /run/slurm/conf (configless)"),
+    ("unable to contact slurm controller", "the controller",
+     "check that slurmctld runs and this machine reaches it (scontrol ping)"),
+]
+
+
+def diagnose(message: str) -> str:
+    """The missing piece a Slurm client's error names, with its fix."""
+    lower = message.lower()
+    for pattern, piece, fix in DIAGNOSES:
+        if pattern in lower:
+            return f"missing {piece}: {fix}"
+    return "see the message above"
+
+
+def client_problem() -> str | None:
+    """Why the Slurm client does not work here: None when it works, "" when
+    there is none at all (no sbatch), else its error with what it lacks."""
     if shutil.which("sbatch") is None:
-        return False
+        return ""
     try:
         run("squeue", "-h", "-o", "%i", "-j", "0", timeout=10)
     except SlurmError as err:
         # squeue -j 0 answers "Invalid job id" from a live controller.
-        return "Invalid job id" in str(err)
-    return True
+        if "Invalid job id" in str(err):
+            return None
+        return f"{err} ({diagnose(str(err))})"
+    return None
+
+
+def available() -> bool:
+    """True when sbatch exists and the controller answers squeue."""
+    return client_problem() is None
 
 
 def queue(job_ids: list[str]) -> list[dict]:

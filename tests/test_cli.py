@@ -42,7 +42,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, says, capsys):
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has a Slurm client")
 def test_slurm_backend_without_slurm_is_bad_input(capsys):
     assert main(["run", "--backend", "slurm", *SMALL]) == 2
-    assert "no SLURM controller answers here" in capsys.readouterr().err
+    assert "no Slurm client here (sbatch)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag, value, says", [
@@ -51,7 +51,7 @@ def test_slurm_backend_without_slurm_is_bad_input(capsys):
     ("--cores", "0", "--cores must be from 1"),
 ])
 def test_bad_slurm_settings_are_refused_before_submitting(flag, value, says, capsys, monkeypatch):
-    monkeypatch.setattr("lab.slurm.available", lambda: True)
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
     submitted = []
     monkeypatch.setattr("lab.runner.run_study", lambda *a, **k: submitted.append(a))
     assert main(["run", "--backend", "slurm", flag, value]) == 2
@@ -98,3 +98,42 @@ def test_installed_command_runs(tmp_path):
     assert "(correct)" in done.stdout
     bad = subprocess.run([lab, "run", "--workers", "abc"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
+
+
+FAKE_CLIENT = """#!/bin/sh
+echo "$FAKE_ERROR" >&2
+exit 1
+"""
+
+
+@pytest.mark.parametrize("error, says", [
+    ("sbatch: error while loading shared libraries: libslurmfull.so: cannot open shared object file",
+     "missing a library the Slurm commands link"),
+    ("squeue: fatal: Invalid user for SlurmUser slurm, ignored", "missing the SlurmUser of slurm.conf in passwd"),
+    ("squeue: error: Couldn't find the specified plugin name for auth/munge looking at all files",
+     "libmunge for auth/munge"),
+    ("squeue: error: Munge encode failed: Failed to access \"/run/munge/munge.socket.2\"",
+     "missing the munge socket"),
+    ("squeue: error: Could not establish a configuration source", "missing slurm.conf"),
+    ("squeue: error: Unable to contact slurm controller (connect failure)", "check that slurmctld runs"),
+])
+@pytest.mark.parametrize("backend", ["auto", "slurm"])
+def test_a_broken_slurm_client_is_an_error_naming_what_it_lacks(error, says, backend, tmp_path, monkeypatch,
+                                                                capsys):
+    for name in ("sbatch", "squeue"):
+        tool = tmp_path / name
+        tool.write_text(FAKE_CLIENT)
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ERROR", error)
+    assert main(["run", "--backend", backend, *SMALL]) == 2  # never a local run instead
+    err = capsys.readouterr().err
+    assert "the Slurm client does not work here" in err and says in err and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has a Slurm client")
+def test_auto_inside_apptainer_without_a_client_is_an_error(monkeypatch, capsys):
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/x/lab.sif")
+    assert main(["run", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "no Slurm client here" in err and "bin/lab-apptainer" in err and "--backend local" in err
