@@ -19,7 +19,9 @@ RUN python3 -m venv /opt/lab/venv \
 COPY pyproject.toml /opt/lab/src/pyproject.toml
 COPY README.md /opt/lab/src/README.md
 COPY lab/ /opt/lab/src/lab/
+# /opt/site-slurm: where bin/lab-apptainer binds a site's Slurm client.
 RUN /opt/lab/venv/bin/pip install --no-cache-dir --no-index --no-deps --no-build-isolation /opt/lab/src \
-    && rm -rf /opt/lab/src/build /opt/lab/src/*.egg-info
+    && rm -rf /opt/lab/src/build /opt/lab/src/*.egg-info \
+    && mkdir -p /opt/site-slurm
 ENV PATH=/opt/lab/venv/bin:$PATH
 ENTRYPOINT ["lab"]

@@ -17,12 +17,26 @@ def image() -> str | None:
     return os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER") or None
 
 
+# What the login node's container passes on to jobs by the environment that
+# would confuse the worker's own `apptainer exec` (its binds, its image).
+INHERITED = ("APPTAINER_BIND", "SINGULARITY_BIND", "APPTAINER_BINDPATH", "SINGULARITY_BINDPATH",
+             "APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "APPTAINER_NAME", "SINGULARITY_NAME")
+
+
 def worker_python(sif: str) -> str:
-    """The worker command that runs dask's worker in the same image."""
+    """The worker command that runs dask's worker in the same image: the
+    runtime by its absolute path on the host (bin/lab-apptainer passes it as
+    lab.apptainer.command), none of the login container's Apptainer settings,
+    a clean environment, and its own binds: the node's scratch folder
+    ($SLURM_TMPDIR, where sites keep worker space) and lab.apptainer.binds.
+    It is written into the job script, so the shell there expands $SLURM_TMPDIR."""
     command = shlex.split(str(config.lab("apptainer.command")))
-    binds = config.lab("apptainer.binds") or []
-    bind_flags = [f"--bind={bind}" for bind in binds]
-    return shlex.join([*command, "exec", *bind_flags, sif, "python"])
+    binds = [*(config.lab("apptainer.binds") or [])]
+    unset = [f"-u {name}" for name in INHERITED]
+    bind_flags = " ".join(shlex.quote(f"--bind={bind}") for bind in binds)
+    return " ".join(["env", *unset, shlex.join(command), "exec", "--cleanenv",
+                     '--bind="${SLURM_TMPDIR:-/tmp}"', *([bind_flags] if bind_flags else []),
+                     shlex.quote(sif), "python"])
 
 
 def missing_client_hint() -> str:

@@ -29,13 +29,15 @@ def squeue_snapshots(options: dict, timeout: float) -> tuple[str, str, str]:
         while time.monotonic() < deadline and not pending:  # catch it queued, if we can
             out = slurm.run("squeue", "-u", user)
             pending = out if len(out.splitlines()) > 1 else ""
+            time.sleep(0.5)  # a site's controller serves hundreds of users: ask gently
         client.wait_for_workers(1, timeout=timeout)
         running = slurm.run("squeue", "-u", user)
     return script, pending, running
 
 
-def gil_job(cpus: int, size: int, parts: int, folder: Path) -> tuple[str, str, str]:
-    """The GIL episode: the threaded scheduler in a job of `cpus` CPUs.
+def gil_job(cpus: int, size: int, parts: int, folder: Path, python: str = "python") -> tuple[str, str, str]:
+    """The GIL episode: the threaded scheduler in a job of `cpus` CPUs, run by
+    `python` (the worker jobs' own: inside Apptainer, the same image).
     Returns the job id, what it printed, and its seff report."""
     from .seff import efficiency, format_report, query
 
@@ -44,7 +46,7 @@ def gil_job(cpus: int, size: int, parts: int, folder: Path) -> tuple[str, str, s
             "print('Compute time: %%.2fs' %% (time.time() - t))") % (size, parts, cpus)
     output = folder / f".gil-{cpus}cpu.out"
     job = slurm.run("sbatch", "--parsable", "--wait", f"--cpus-per-task={cpus}", "--mem=1G",
-                    "--job-name=gil", f"--output={output}", f"--wrap=python -c \"{code}\"",
+                    "--job-name=gil", f"--output={output}", f"--wrap={python} -c \"{code}\"",
                     timeout=900).strip()
     printed = output.read_text() if output.exists() else ""
     output.unlink(missing_ok=True)
@@ -81,7 +83,7 @@ def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, o
 
     for cpus in gil_cpus:
         say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")
-        job, printed, report = gil_job(cpus, size, parts, out)
+        job, printed, report = gil_job(cpus, size, parts, out, options.get("python") or "python")
         write(f"gil-{cpus}cpu.md", snippet(f"GIL episode, threaded scheduler, {cpus} CPU(s)",
                                            f"srun --cpus-per-task={cpus} python compute.py", printed))
         write(f"seff-{cpus}cpu.md", snippet(f"GIL episode, {cpus} CPU(s)", f"seff {job}", report))

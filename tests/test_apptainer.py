@@ -76,18 +76,25 @@ def slurm_options(monkeypatch, sif: str | None, *flags: str) -> dict:
 def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
     from dask_jobqueue import SLURMCluster
 
-    options = slurm_options(monkeypatch, "/project/me/lab.sif")
-    assert options["python"] == "apptainer exec /project/me/lab.sif python"
+    with dask.config.set({"lab.apptainer.command": "/opt/apptainer/bin/apptainer"}):
+        options = slurm_options(monkeypatch, "/project/me/lab.sif")
     options["scheduler_options"] = {"host": "127.0.0.1", "dashboard_address": ":0"}
     with dask.config.set({"jobqueue.slurm.interface": None}), SLURMCluster(**options) as cluster:
         script = cluster.job_script()
-    assert "apptainer exec /project/me/lab.sif python -m distributed.cli.dask_worker" in script
+    # The runtime by its host path, none of the login container's Apptainer
+    # settings, a clean environment, the node's scratch folder bound in.
+    line = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
+    assert line.startswith("env -u APPTAINER_BIND -u SINGULARITY_BIND ")
+    assert "-u APPTAINER_CONTAINER" in line
+    assert ' /opt/apptainer/bin/apptainer exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" /project/me/lab.sif ' \
+        'python -m distributed.cli.dask_worker' in line
 
 
 def test_apptainer_worker_command_is_configurable(monkeypatch):
     with dask.config.set({"lab.apptainer.command": "singularity", "lab.apptainer.binds": ["/scratch"]}):
         options = slurm_options(monkeypatch, "/x/lab.sif")
-    assert options["python"] == "singularity exec --bind=/scratch /x/lab.sif python"
+    assert options["python"].endswith(' singularity exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" '
+                                      '--bind=/scratch /x/lab.sif python')
     # An explicit python (flag or jobqueue.slurm.python) wins.
     assert slurm_options(monkeypatch, "/x/lab.sif", "--python", "/usr/bin/python3")["python"] == "/usr/bin/python3"
     assert "python" not in slurm_options(monkeypatch, None)
@@ -128,22 +135,41 @@ def test_unknown_site_is_bad_input(site, says, capsys):
     assert says in err and "compose, magic-castle" in err and err.count("\n") == 1
 
 
-def test_lab_apptainer_lists_the_hosts_slurm_client(tmp_path):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    for cmd in ("sbatch", "squeue"):
-        (fake / cmd).symlink_to("/bin/true")
-    env = dict(os.environ, PATH=f"{fake}:/usr/bin:/bin", LAB_BINDS_ONLY="1")
+SSL = Path("/usr/lib/x86_64-linux-gnu/libssl.so.3")  # a library that loads another: libcrypto
+
+
+@pytest.mark.skipif(not SSL.exists(), reason="needs Debian's libssl3 on amd64")
+def test_lab_apptainer_brings_what_the_hosts_slurm_client_needs(tmp_path):
+    """The commands (from anywhere on PATH), the libraries they and every
+    plugin load (a plugin's own library included, glibc's not), the plugin
+    folder at its path, the configuration, munge, passwd and group."""
+    site = tmp_path / "opt-slurm"
+    (site / "bin").mkdir(parents=True)
+    for cmd in ("sbatch", "squeue"):  # real dynamic binaries, at a path Apptainer's PATH lacks
+        (site / "bin" / cmd).symlink_to("/bin/true")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "auth_munge.so").write_bytes(SSL.read_bytes())  # stands for a plugin that loads libmunge
+    (site / "bin" / "scontrol").write_text(f"#!/bin/sh\necho 'PluginDir               = {plugins}'\n")
+    (site / "bin" / "scontrol").chmod(0o755)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PATH=f"{site / 'bin'}:/usr/bin:/bin", LAB_BINDS_ONLY="1", LAB_SITE_SLURM=str(cache))
     out = subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True,
                          text=True, check=True).stdout.strip().split(",")
-    assert f"{Path('/bin/true').resolve()}:{fake}/sbatch" in out
-    assert f"{Path('/bin/true').resolve()}:{fake}/squeue" in out
+    assert f"{cache}:/opt/site-slurm" in out and str(plugins) in out
+    assert {"/etc/passwd", "/etc/group"} <= set(out)
+    wrapper = (cache / "bin" / "sbatch").read_text()
+    assert "LD_LIBRARY_PATH=/opt/site-slurm/lib" in wrapper and "exec /opt/site-slurm/libexec/sbatch" in wrapper
+    assert os.access(cache / "bin" / "sbatch", os.X_OK) and (cache / "libexec" / "squeue").exists()
+    libs = {p.name for p in (cache / "lib").iterdir()}
+    assert "libcrypto.so.3" in libs  # loaded by the plugin, not by the commands
+    assert not libs & {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}  # the image's glibc is used
 
 
 def test_lab_apptainer_says_what_is_missing(tmp_path):
     env = dict(os.environ, PATH="/usr/bin:/bin", APPTAINER="")
     done = subprocess.run([ROOT / "bin" / "lab-apptainer", "run"], env=env, capture_output=True, text=True)
-    assert done.returncode == 1 and "apptainer is not installed" in done.stderr
+    assert done.returncode == 2 and "apptainer is not installed" in done.stderr
 
 
 @pytest.mark.docker
@@ -175,9 +201,10 @@ def test_image_built_from_the_definition_runs_the_apptainer_way(tmp_path):
                                capture_output=True, text=True, timeout=300)
         assert tests.returncode == 0, tests.stdout + tests.stderr
         assert "lab 0.1.0" in tests.stdout and "(correct)" in tests.stdout
-        # auto backend in a container with no Slurm client: local, with the bind hint.
+        # auto backend in a container with no Slurm client: an error that names
+        # the binds, never a silent run on the login node.
         auto = subprocess.run([*apptainer_like, "lab", "run", "--size", "1000"],
                               capture_output=True, text=True, timeout=300)
-        assert auto.returncode == 0 and "bin/lab-apptainer" in auto.stderr
+        assert auto.returncode == 2 and "bin/lab-apptainer" in auto.stderr and "--backend local" in auto.stderr
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
