@@ -58,6 +58,8 @@ def build_parser() -> Parser:
     slurm_group.add_argument("--interface", help="network interface for scheduler and workers, e.g. eth0")
     slurm_group.add_argument("--python", help="worker python command")
     run.add_argument("--show-job-script", action="store_true", help="print the worker job script")
+    run.add_argument("--runner", action="store_true",
+                     help="be one rank of a job mode run (under srun; `lab job` writes the job)")
     run.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
 
     study = sub.add_parser("study", help="sweep schedulers, kernels and workers; save, tabulate, plot",
@@ -84,6 +86,23 @@ def build_parser() -> Parser:
         sweep.add_argument("--results", help="folder for results/<run-id>/ (default: lab.results)")
         for name in SLURM_FLAGS:
             sweep.add_argument(f"--{name}", help=f"worker jobs (default: jobqueue.slurm.{name})")
+
+    job = sub.add_parser("job", help="the study as one batch job that needs no Slurm client in the image",
+                         description="Write (and with --submit, submit) one Slurm batch job whose srun "
+                         "starts WORKERS+2 ranks of `lab run --runner`: scheduler, client and workers of "
+                         "one allocation (dask-jobqueue's SLURMRunner). Inside Apptainer, or with --sif, "
+                         "every rank runs in the image.")
+    job.add_argument("--workers", "-n", help="Dask workers (default: lab.workers)")
+    job.add_argument("--size", help="numbers each part sums (default: lab.size)")
+    job.add_argument("--parts", help="independent parts (default: lab.parts)")
+    job.add_argument("--memory", default="512M", help="memory per rank (default: 512M)")
+    job.add_argument("--walltime", default="00:15:00", help="time limit of the job (default: 00:15:00)")
+    job.add_argument("--queue", help="partition (default: jobqueue.slurm.queue)")
+    job.add_argument("--account", help="Slurm account (default: jobqueue.slurm.account)")
+    job.add_argument("--sif", help="run every rank in this image (default: the one lab runs in, if any)")
+    job.add_argument("--results", help="folder for the result's JSON (default: lab.results)")
+    job.add_argument("--submit", action="store_true", help="submit it with sbatch (else print it)")
+    job.add_argument("--wait", action="store_true", help="with --submit: wait for the job, then show its output")
 
     doctor = sub.add_parser("doctor", help="check that this site is ready for the lesson",
                             description="Check the Slurm client, partition, account, the worker "
@@ -159,6 +178,8 @@ def write_json(path: str, data: dict) -> None:
 
 def cmd_run(args) -> int:
     settings = _settings(args)
+    if args.runner:
+        return run_as_rank(args, settings)
     backend = settings["backend"]
     if backend != "local":
         # Only where there is no Slurm client at all, and not inside Apptainer
@@ -191,6 +212,59 @@ def cmd_run(args) -> int:
         print(f"lab run: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def run_as_rank(args, settings: dict) -> int:
+    """`lab run --runner`: one rank of a job mode run (see lab/job.py)."""
+    if "SLURM_PROCID" not in os.environ:
+        raise checks.BadInput("--runner is for the ranks of one srun; `lab job` writes such a job")
+    from .job import run_ranks
+    from .report import format_run
+
+    result = run_ranks(settings["size"], settings["parts"], say=lambda text: print(text, flush=True))
+    if result is None:  # the scheduler or a worker
+        return 0
+    print(format_run(result), flush=True)
+    if args.json:
+        write_json(args.json, result.to_dict())
+    if not result.correct:
+        print(f"lab run: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_job(args) -> int:
+    from .job import image_for_jobs, job_script
+
+    workers = checks.whole_number("--workers", args.workers or config.lab("workers"), 1, 512)
+    size = checks.whole_number("--size", args.size or config.lab("size"), 1, 10**10)
+    parts = checks.whole_number("--parts", args.parts or config.lab("parts"), 1, 10_000)
+    options = {"memory": checks.memory("--memory", args.memory),
+               "walltime": checks.walltime("--walltime", args.walltime),
+               "queue": args.queue or config.slurm("queue"), "account": args.account or config.slurm("account")}
+    results = _writable_folder("--results", args.results or config.lab("results"))
+    if args.sif and not Path(args.sif).is_file():
+        raise checks.BadInput(f"--sif: no image at {args.sif}; build it with make sif")
+    sif = image_for_jobs(str(Path(args.sif).resolve()) if args.sif else None)
+    script = job_script(workers, size, parts, options, results, sif)
+    if not args.submit:
+        print(script, end="")
+        return 0
+    problem = slurm.client_problem()
+    if problem is not None:
+        raise checks.BadInput(f"--submit needs sbatch: {problem or 'there is none here'}; print the job "
+                              f"(leave out --submit) and submit it with the host's sbatch")
+    flags = ["--parsable", *(["--wait"] if args.wait else [])]
+    job = slurm.run("sbatch", *flags, timeout=24 * 3600 if args.wait else 30, stdin=script).strip()
+    job = job.split(";")[0]
+    output = Path.cwd() / f"slurm-{job}.out"
+    print(f"lab job: submitted job {job}; its output: {output}; its result: {results}/job-{job}.json",
+          flush=True)
+    if args.wait:
+        print(output.read_text() if output.exists() else "(no output file)", end="")
+        found = results / f"job-{job}.json"
+        return 0 if found.exists() and json.loads(found.read_text())["correct"] else 1
     return 0
 
 
@@ -262,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _interrupt)
     try:
         commands = {"run": cmd_run, "study": cmd_study, "prep": cmd_prep, "doctor": cmd_doctor,
-                    "seff": cmd_seff}
+                    "seff": cmd_seff, "job": cmd_job}
         return commands[args.command](args)
     except checks.BadInput as err:
         print(f"lab {args.command}: error: {err}", file=sys.stderr)

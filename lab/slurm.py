@@ -19,11 +19,11 @@ def _hint() -> str:
     return f"; {missing_client_hint()}" if image() else ""
 
 
-def run(*cmd: str, timeout: float = TIMEOUT) -> str:
+def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None) -> str:
     if shutil.which(cmd[0]) is None:
         raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH{_hint()}")
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
     except subprocess.TimeoutExpired:
         raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
     if done.returncode != 0:

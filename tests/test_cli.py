@@ -137,3 +137,28 @@ def test_auto_inside_apptainer_without_a_client_is_an_error(monkeypatch, capsys)
     assert main(["run", *SMALL]) == 2
     err = capsys.readouterr().err
     assert "no Slurm client here" in err and "bin/lab-apptainer" in err and "--backend local" in err
+
+
+def test_job_script_is_one_srun_of_workers_plus_two_ranks(tmp_path, capsys):
+    assert main(["job", "--workers", "3", "--size", "1000", "--results", str(tmp_path), "--queue", "short"]) == 0
+    script = capsys.readouterr().out
+    assert script.startswith("#!/bin/bash\n") and "#SBATCH --ntasks=5\n" in script
+    assert "#SBATCH --partition=short\n" in script and "#SBATCH --mem-per-cpu=512M\n" in script
+    assert f'\nsrun lab run --runner --size 1000 --parts 4 --json "{tmp_path}/job-$SLURM_JOB_ID.json"\n' in script
+
+
+def test_job_script_runs_every_rank_in_the_image(tmp_path, capsys, monkeypatch):
+    sif = tmp_path / "lab.sif"
+    sif.write_bytes(b"SIF")
+    import dask.config
+    with dask.config.set({"lab.apptainer.command": "/opt/apptainer/bin/apptainer"}):
+        assert main(["job", "--sif", str(sif), "--results", str(tmp_path)]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("srun ")][0]
+    assert line.startswith(f'srun /opt/apptainer/bin/apptainer exec --bind "${{SLURM_TMPDIR:-/tmp}}" {sif} '
+                           "lab run --runner")
+
+
+def test_runner_outside_srun_is_bad_input(capsys, monkeypatch):
+    monkeypatch.delenv("SLURM_PROCID", raising=False)
+    assert main(["run", "--runner"]) == 2
+    assert "`lab job` writes such a job" in capsys.readouterr().err

@@ -191,3 +191,18 @@ def test_prep_writes_the_lessons_snippets(cluster):
     assert "CPU Efficiency: " in (out / "seff-2cpu.md").read_text()
     assert "Cores per node: 2" in (out / "seff-2cpu.md").read_text()
     assert cluster.queue() == []
+
+
+def test_job_mode_runs_the_study_as_one_batch_job(cluster):
+    # No Slurm client needed by the ranks: sbatch once, then scheduler, client
+    # and workers are ranks of one srun (dask-jobqueue's SLURMRunner).
+    done = cluster.sh("cd ~ && lab job --workers 2 --size 2000000 --submit --wait", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = done.stdout.split("submitted job ")[1].split(";")[0]
+    assert "Compute time: " in done.stdout and "(correct)" in done.stdout, done.stdout
+    result = json.loads((cluster.results / f"job-{job}.json").read_text())
+    assert result["backend"] == "runner" and result["correct"] and result["job_ids"] == [job]
+    assert result["workers_connected"] == 2 and {w["job"] for w in result["workers"]} == {job}
+    steps = cluster.out(f"sacct -n -P -j {job} -o JobID,NTasks,State").split()
+    assert f"{job}.0|4|COMPLETED" in steps, steps
+    assert cluster.queue() == []

@@ -196,8 +196,8 @@ def came_back(cluster, jobs: list[str], stopped_at: float, what: str, **more) ->
 
 
 def sacct_states(cluster, jobs: list[str]) -> dict[str, str] | None:
-    rows = cluster.out(f"sacct -n -X -P -j {','.join(jobs)} -o JobID,State").split()
-    states = {row.split("|")[0]: row.split("|")[1].split()[0] for row in rows}
+    rows = cluster.out(f"sacct -n -X -P -j {','.join(jobs)} -o JobID,State").splitlines()
+    states = {row.split("|")[0]: row.split("|")[1].split()[0] for row in rows if row.strip()}
     return states if set(states) == set(jobs) and "RUNNING" not in states.values() else None
 
 
