@@ -242,8 +242,8 @@ def restart_engine() -> None:
     assert "dockerd" in Path(f"/proc/{pid}/cmdline").read_text()
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not Path(f"/proc/{pid}").exists(), 120, interval=0.5, what="dockerd to stop")
-    with open("/var/log/dockerd.log", "ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    # As install-docker.sh starts it: in the background, outliving this test.
+    subprocess.run(["sh", "-c", "nohup dockerd >>/var/log/dockerd.log 2>&1 &"], check=True)
     wait_until(lambda: subprocess.run(["docker", "info"], capture_output=True).returncode == 0, 120,
                interval=0.5, what="dockerd to answer")
 
