@@ -4,7 +4,7 @@
 # the cluster's Slurm image. Build context: the repository root.
 FROM debian:12.12-slim
 LABEL org.dask-slurm-lab.version="0.1.0"
-LABEL org.dask-slurm-lab.lock-sha256="f3f24e365cf2225dc6df8f324894e846e1bc227b1f6ada1e93886ab685b1713a"
+LABEL org.dask-slurm-lab.lock-sha256="db2eb875abe4f75cba8f2815b4012326fe25e90670629714cc573b678c766aaa"
 ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
 COPY containers/apt-install /usr/local/sbin/apt-install

@@ -8,6 +8,7 @@ import socket
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from dask.distributed import Client, LocalCluster
 
@@ -149,12 +150,40 @@ def _slurm_job_ids(cluster) -> list[str]:
     return [str(job_id) for job_id in ids if job_id]
 
 
+def security():
+    """Temporary TLS credentials for one run (lab.tls), or None."""
+    if not config.lab("tls"):
+        return None
+    from distributed.security import Security
+
+    return Security.temporary()
+
+
+def tls_directory() -> str:
+    """Where the worker jobs' copies of the run's credentials go: a folder the
+    nodes share, that only its owner may enter."""
+    folder = Path(os.path.expanduser(str(config.lab("tls-directory"))))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return str(folder)
+
+
+def tunnel_hint(cluster) -> str | None:
+    """How to reach a dashboard that listens on this machine's loopback only."""
+    if not str(config.lab("dashboard-address")).startswith(("127.0.0.1:", "localhost:")):
+        return None
+    link = cluster.dashboard_link
+    port = link.split(":")[2].split("/")[0]
+    return (f"dashboard: {link} (on this machine; from yours: ssh -L {port}:127.0.0.1:{port} "
+            f"{_user()}@{socket.getfqdn()})")
+
+
 @contextmanager
 def open_cluster(backend: str, slurm_options: dict):
     """A cluster that is always closed, its Slurm jobs cancelled, on any exit."""
     if backend == "local":
         cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True,
-                               dashboard_address=config.lab("dashboard-address"))
+                               dashboard_address=config.lab("dashboard-address"), security=security())
         try:
             yield cluster
         finally:
@@ -167,6 +196,10 @@ def open_cluster(backend: str, slurm_options: dict):
     scheduler = dict(options.get("scheduler_options") or config.slurm("scheduler-options") or {})
     scheduler.setdefault("dashboard_address", config.lab("dashboard-address"))
     options["scheduler_options"] = scheduler
+    credentials = security()
+    if credentials is not None:
+        options["security"] = credentials
+        options.setdefault("shared_temp_directory", tls_directory())
     cluster = SLURMCluster(**options)
     submitted: set[str] = set()
     cluster.lab_submitted = submitted  # filled while waiting, read on exit
@@ -297,6 +330,9 @@ def run_study(backend: str, workers: int, size: int, parts: int,
         phases["start_scheduler"] = time.monotonic() - wall_start
         if show_job_script and backend == "slurm":
             say(cluster.job_script())
+        hint = tunnel_hint(cluster)
+        if hint:
+            say(hint)
         with Client(cluster) as client:
             scale_start = time.monotonic()
             cluster.scale(workers)
