@@ -1,0 +1,106 @@
+"""The site rehearsal: the compose cluster plays a real site for the lab image.
+
+The login node is the site's login host (it has a Slurm client, munge and
+the config). The Slurm-less lab image is started by Docker the way Apptainer
+starts a container: read-only root, the learner's uid, the login node's
+network (the compose network), the home folder, and only the binds that
+`bin/lab-apptainer` computes on that host. `lab doctor` and `lab run` must
+then work through the bound-in client, with the worker jobs started on the
+compute nodes by the worker command lab writes for Apptainer. The compute
+nodes have no Apptainer: a stand-in `apptainer` runs the command after the
+image (their image is built on the same lab image)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FOLDER_OWNER, PROJECT, ROOT
+
+pytestmark = pytest.mark.cluster
+
+LAB_IMAGE = "dask-slurm-lab/lab:0.1.0"
+STAND_IN = """#!/bin/sh
+# apptainer exec [options] IMAGE COMMAND...: run COMMAND (compose's nodes have no apptainer)
+while [ $# -gt 0 ]; do case $1 in *.sif) shift; break ;; *) shift ;; esac; done
+exec "$@"
+"""
+
+
+def login_container(cluster) -> str:
+    return cluster.compose("ps", "-q", "login").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def site(cluster, tmp_path_factory):
+    """The binds bin/lab-apptainer computes on the site's login host, made real."""
+    here = tmp_path_factory.mktemp("site")
+    script = (ROOT / "bin" / "lab-apptainer").read_text()
+    cluster.out(f"cat > ~/lab-apptainer <<'EOF'\n{script}\nEOF\nchmod +x ~/lab-apptainer")
+    cluster.out(f"cat > ~/apptainer <<'EOF'\n{STAND_IN}\nEOF\nchmod +x ~/apptainer")
+    binds = cluster.out("LAB_BINDS_ONLY=1 ~/lab-apptainer").strip().split(",")
+    login = login_container(cluster)
+    mounts = []
+    for bind in binds:
+        source, _, dest = bind.partition(":")
+        dest = dest or source
+        if source.startswith("/run/munge") or source.startswith("/var/run/munge"):
+            continue  # the socket comes with the login node's volumes
+        copy = here / source.strip("/").replace("/", "_")
+        subprocess.run(["docker", "cp", "-L", f"{login}:{source}", str(copy)], check=True, capture_output=True)
+        mounts += ["-v", f"{copy}:{dest}:ro"]
+    return {"binds": binds, "mounts": mounts, "login": login}
+
+
+def apptainer_like(cluster, site, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--user", f"{FOLDER_OWNER}:{FOLDER_OWNER}",
+         "--network", f"{PROJECT}_default", "--volumes-from", site["login"], *site["mounts"],
+         "-e", "HOME=/home/learner", "-w", "/home/learner", "-e", "APPTAINER_CONTAINER=/images/lab.sif",
+         "-e", "PATH=/opt/site-slurm/bin:/opt/lab/venv/bin:/usr/local/bin:/usr/bin:/bin",
+         "-e", "LAB_SITE=compose", "-e", "DASK_LAB__APPTAINER__COMMAND=/home/learner/apptainer",
+         LAB_IMAGE, *command],
+        capture_output=True, text=True, timeout=timeout)
+
+
+def test_lab_apptainer_finds_what_the_sites_client_needs(site):
+    binds = site["binds"]
+    assert any(b.endswith(":/opt/site-slurm") for b in binds)
+    assert {"/etc/slurm", "/etc/passwd", "/etc/group", "/run/munge"} <= set(binds)
+    assert any("slurm" in b and not b.startswith("/etc") and ":" not in b for b in binds)  # PluginDir
+
+
+def test_the_image_has_no_slurm_client_of_its_own(cluster):
+    done = subprocess.run(["docker", "run", "--rm", LAB_IMAGE, "sh", "-c", "command -v sbatch"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+
+
+def test_doctor_passes_through_the_bound_client(cluster, site):
+    done = apptainer_like(cluster, site, "lab", "doctor", "--worker-timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("[ok]") == 6 and "all checks passed" in done.stdout
+    assert cluster.queue() == []
+
+
+def test_run_starts_its_workers_on_the_compute_nodes(cluster, site):
+    done = apptainer_like(cluster, site, "lab", "run", "--workers", "2", "--size", "2000000",
+                          "--json", "/home/learner/rehearsal.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(cluster.out("cat ~/rehearsal.json"))
+    assert result["backend"] == "slurm" and result["correct"] and result["workers_connected"] == 2
+    assert all(w["node"].startswith("compute-") for w in result["workers"])
+    script = apptainer_like(cluster, site, "lab", "run", "--workers", "1", "--size", "1000",
+                            "--show-job-script").stdout
+    assert "/home/learner/apptainer exec --cleanenv" in script and "/images/lab.sif python -m" in script
+    assert cluster.queue() == []
+
+
+def test_without_the_binds_lab_names_what_is_missing(cluster, site):
+    bare = dict(site, mounts=[])
+    done = apptainer_like(cluster, bare, "lab", "run", "--workers", "1")
+    assert done.returncode == 2 and "bin/lab-apptainer" in done.stderr and done.stderr.count("\n") == 1
+    assert Path(ROOT / "bin" / "lab-apptainer").exists()
