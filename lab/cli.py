@@ -195,13 +195,19 @@ def cmd_run(args) -> int:
         backend = "slurm" if problem is None else "local"
     options = _slurm_options(args) if backend == "slurm" else {}
 
-    from .report import format_run
     from .runner import run_study
 
     result = run_study(backend, settings["workers"], settings["size"], settings["parts"],
                        slurm_options=options, timeout=settings["timeout"],
                        say=lambda text: print(text, flush=True),
                        show_job_script=args.show_job_script)
+    return report(args, result)
+
+
+def report(args, result) -> int:
+    """Print a run's result (and --json it); its exit status."""
+    from .report import format_run
+
     print(format_run(result), flush=True)
     if args.json:
         write_json(args.json, result.to_dict())
@@ -220,18 +226,9 @@ def run_as_rank(args, settings: dict) -> int:
     if "SLURM_PROCID" not in os.environ:
         raise checks.BadInput("--runner is for the ranks of one srun; `lab job` writes such a job")
     from .job import run_ranks
-    from .report import format_run
 
     result = run_ranks(settings["size"], settings["parts"], say=lambda text: print(text, flush=True))
-    if result is None:  # the scheduler or a worker
-        return 0
-    print(format_run(result), flush=True)
-    if args.json:
-        write_json(args.json, result.to_dict())
-    if not result.correct:
-        print(f"lab run: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
-        return 1
-    return 0
+    return 0 if result is None else report(args, result)  # None: the scheduler or a worker
 
 
 def cmd_job(args) -> int:

@@ -498,23 +498,21 @@ def healthy(cluster, service: str, index: int = 1) -> bool:
     return cluster.compose("exec", "-T", "--index", str(index), service, "healthcheck").returncode == 0
 
 
+def drained_is_unhealthy(cluster, nodes: str, service: str) -> None:
+    """While `nodes` are drained, `service`'s health check fails; then it heals."""
+    cluster.out(f"scontrol update nodename={nodes} state=drain reason=health-test", user="root")
+    try:
+        assert not healthy(cluster, service), f"{service} reported healthy with {nodes} drained"
+    finally:
+        cluster.out(f"scontrol update nodename={nodes} state=resume", user="root")
+    wait_until(lambda: healthy(cluster, service), 30, what=f"{service} to be healthy again")
+
+
 def test_health_checks_fail_when_the_service_is_not_usable(cluster):
     node = cluster.out("cat /run/lab-node", user="root", service="compute").strip()
     assert healthy(cluster, "compute") and healthy(cluster, "slurmdbd") and healthy(cluster, "login")
-    cluster.out(f"scontrol update nodename={node} state=drain reason=health-test", user="root")
-    try:
-        assert not healthy(cluster, "compute"), "a drained node reported healthy"
-    finally:
-        cluster.out(f"scontrol update nodename={node} state=resume", user="root")
-    wait_until(lambda: healthy(cluster, "compute"), 30, what="the resumed node to be healthy")
-
-    nodes = ",".join(f"compute-{n}" for n in range(1, NODES + 1))
-    cluster.out(f"scontrol update nodename={nodes} state=drain reason=health-test", user="root")
-    try:
-        assert not healthy(cluster, "login"), "the login node reported healthy with no usable node"
-    finally:
-        cluster.out(f"scontrol update nodename={nodes} state=resume", user="root")
-    wait_until(lambda: healthy(cluster, "login"), 30, what="the login node to be healthy")
+    drained_is_unhealthy(cluster, node, "compute")  # a drained node
+    drained_is_unhealthy(cluster, ",".join(f"compute-{n}" for n in range(1, NODES + 1)), "login")  # no usable node
 
     cluster.compose("stop", "db", check=True)
     try:
