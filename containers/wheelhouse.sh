@@ -1,9 +1,9 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Download every locked Python package, as wheels for the image's Python and
 # CPU, into ./wheelhouse. Images install from it with no network access, so a
 # build node without internet (or a container that cannot verify PyPI's TLS)
 # can still build, and every build gets the exact same bytes (--require-hashes).
-set -euo pipefail
+set -eu
 lock=${1:-requirements.lock}
 dest=${2:-wheelhouse}
 arch=${WHEEL_ARCH:-$(docker info --format '{{.Architecture}}' 2>/dev/null || uname -m)}
@@ -12,7 +12,9 @@ case "$arch" in
     aarch64|arm64) arch=aarch64 ;;
     *) echo "error: no wheels for CPU '$arch'; set WHEEL_ARCH to x86_64 or aarch64" >&2; exit 1 ;;
 esac
-stamp="$dest/.stamp-$arch-$(sha256sum "$lock" | cut -c1-16)"
+# The lock's hash by python3 (macOS has no sha256sum).
+digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])' "$lock")
+stamp="$dest/.stamp-$arch-$digest"
 [ -e "$stamp" ] && exit 0
 # A new lock: start empty, so no stale wheel reaches an image.
 rm -rf "$dest"

@@ -49,8 +49,8 @@ class Cluster:
         self.workdir = workdir
         self.results = results
 
-    def make(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=self.env,
+    def make(self, *args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env or self.env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def compose(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
