@@ -157,6 +157,9 @@ login)
     # run, the lesson's script, its Dask scheduler): none may run again.
     # (cluster-ready waits for their nodes to be idle again.)
     cancel-jobs "from before the login node started" 0
+    # Jobs accounting still shows running that the controller lost (every
+    # container killed before it saved its state): end them in accounting too.
+    sacctmgr -i show runawayjobs >/dev/null 2>&1 || true
     # Compute containers are named <prefix>compute-<n>: cluster-ready finds
     # the nodes whose container is gone by that name.
     self=$(container_name)

@@ -420,9 +420,11 @@ def test_the_learner_cannot_read_secrets_or_become_root(cluster, service):
     for command in ("cat /etc/munge/munge.key", "ls /run/lab-munge", "cat /run/lab-munge/munge.key",
                     "su -c true root </dev/null"):
         assert cluster.sh(command, service=service).returncode != 0, command
-    # The database password never reaches a node where learners run code, and
-    # there is no sudo to try.
-    assert cluster.sh("test -e /run/lab-secrets || grep -rqs StoragePass /etc/slurm",
+    # The database password never reaches a node where learners run code
+    # (looked for by its value), and there is no sudo to try.
+    password = cluster.out("cat /run/lab-secrets/db_password", user="root", service="slurmdbd").strip()
+    assert len(password) == 40
+    assert cluster.sh(f"test -e /run/lab-secrets || grep -rqsF {password} /etc /run /tmp /var/spool /home/learner",
                       user="root", service=service).returncode == 1
     assert cluster.sh("command -v sudo", service=service).returncode == 1
     # munged runs with munge's own permission checks (no --force).

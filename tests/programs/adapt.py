@@ -19,6 +19,7 @@ with SLURMCluster(cores=1, memory="256M", walltime="00:05:00") as cluster, Clien
         peak = max(peak, len(client.nthreads()))
         time.sleep(0.2)
     total = sum(client.gather(futures))
+    del futures  # results held on a worker keep it alive: let them go
     deadline = time.monotonic() + 90
     while client.nthreads() and time.monotonic() < deadline:
         time.sleep(0.5)
