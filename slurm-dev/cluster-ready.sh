@@ -19,7 +19,24 @@ if [ -n "$prefix" ]; then
         fi
     done
 fi
+# Jobs from before the login node started (cancelled then) whose node
+# restarted can stay COMPLETING until slurmctld resends its terminate request,
+# a minute later: a node that holds only such jobs is set down and resumed,
+# which ends them at once.
+clear_orphans() {
+    [ -s /run/lab-orphans ] || return 0
+    squeue -h -t CG -o '%i %N' 2>/dev/null | while read -r job nodes; do
+        grep -qx "$job" /run/lab-orphans || continue
+        # only when every job on those nodes is from before the restart
+        others=$(squeue -h -w "$nodes" -o %i 2>/dev/null | grep -vxF -f /run/lab-orphans || true)
+        [ -z "$others" ] || continue
+        scontrol update nodename="$nodes" state=down reason="job $job from before a restart" 2>/dev/null
+        scontrol update nodename="$nodes" state=resume 2>/dev/null || true
+    done
+}
+started=$SECONDS
 while :; do
+    ((SECONDS - started < 3)) || clear_orphans
     # Exactly idle: not drained, not down, no trailing * (not responding).
     idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || echo 0)
     ((idle >= nodes)) && break

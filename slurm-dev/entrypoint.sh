@@ -156,6 +156,7 @@ login)
     # Jobs from before this login node started have lost their client (lab
     # run, the lesson's script, its Dask scheduler): none may run again.
     # (cluster-ready waits for their nodes to be idle again.)
+    squeue -h -o %i >/run/lab-orphans 2>/dev/null || true
     cancel-jobs "from before the login node started" 0
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
