@@ -232,7 +232,7 @@ def run_as_rank(args, settings: dict) -> int:
 
 
 def cmd_job(args) -> int:
-    from .job import image_for_jobs, job_script
+    from .job import job_script
 
     workers = checks.whole_number("--workers", args.workers or config.lab("workers"), 1, 512)
     size = checks.whole_number("--size", args.size or config.lab("size"), 1, 10**10)
@@ -243,7 +243,8 @@ def cmd_job(args) -> int:
     results = _writable_folder("--results", args.results or config.lab("results"))
     if args.sif and not Path(args.sif).is_file():
         raise checks.BadInput(f"--sif: no image at {args.sif}; build it with make sif")
-    sif = image_for_jobs(str(Path(args.sif).resolve()) if args.sif else None)
+    # Every rank in an image: --sif, else the one lab runs in, if any.
+    sif = str(Path(args.sif).resolve()) if args.sif else apptainer.image()
     script = job_script(workers, size, parts, options, results, sif)
     if not args.submit:
         print(script, end="")

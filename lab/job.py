@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from . import apptainer, config
+from . import config
 
 # Rank 0 runs the scheduler, rank 1 the client: the workers are the rest.
 EXTRA_RANKS = 2
@@ -91,8 +91,3 @@ def run_ranks(size: int, parts: int, say=print):
         job_ids=[os.environ["SLURM_JOB_ID"]], phases={"wait_for_workers": startup, "compute": compute},
         cores_available=cores_available(list(where.values())),
     )
-
-
-def image_for_jobs(given: str | None) -> str | None:
-    """The image every rank runs in: --sif, else the one lab runs in, if any."""
-    return given or apptainer.image()
