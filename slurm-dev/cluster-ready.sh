@@ -30,16 +30,23 @@ clear_orphans() {
         # only when every job on those nodes is from before the restart
         others=$(squeue -h -w "$nodes" -o %i 2>/dev/null | grep -vxF -f /run/lab-orphans || true)
         [ -z "$others" ] || continue
-        scontrol update nodename="$nodes" state=down reason="job $job from before a restart" 2>/dev/null
+        echo "ending job $job from before a restart: $nodes set down and resumed" >&2
+        scontrol update nodename="$nodes" state=down reason="job $job from before a restart" 2>/dev/null || true
         scontrol update nodename="$nodes" state=resume 2>/dev/null || true
     done
 }
 started=$SECONDS
+said=0
 while :; do
     ((SECONDS - started < 3)) || clear_orphans
     # Exactly idle: not drained, not down, no trailing * (not responding).
     idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || echo 0)
     ((idle >= nodes)) && break
+    # Every 10 s, what is still in the way.
+    if (((SECONDS - started) % 10 == 9)) && ((SECONDS != said)); then
+        said=$SECONDS
+        echo "waiting: $(sinfo -h -N -o '%N %t' | sort -u | tr '\n' ' ')jobs: $(squeue -h -o '%i %t %N' | tr '\n' ' ')" >&2
+    fi
     if ((SECONDS >= deadline)); then
         echo "error: only $idle of $nodes compute nodes are idle after ${timeout}s" >&2
         sinfo -N -l >&2 || true

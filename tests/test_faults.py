@@ -39,11 +39,15 @@ def record(name: str, **numbers) -> None:
     REPORT.append((name, "pass; " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in numbers.items())))
 
 
+UP_OUTPUT: list[str] = []  # the last `make up`'s output, for a message when it was slow
+
+
 def ready(cluster) -> float:
     """`make up` until the cluster is ready again; its seconds."""
     start = time.monotonic()
     done = cluster.make("up", f"NODES={NODES}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    UP_OUTPUT[:] = [done.stdout[-3000:] + done.stderr[-3000:]]
     return round(time.monotonic() - start, 1)
 
 
@@ -182,7 +186,7 @@ def came_back(cluster, jobs: list[str], stopped_at: float, what: str, **more) ->
     """make up: ready within the warm start + 10 s, no job from before, the next run right."""
     warm = warm_start(cluster)
     up = ready(cluster)
-    assert up <= warm + 10, f"make up took {up}s after {what}; warm start is {warm}s"
+    assert up <= warm + 10, f"make up took {up}s after {what}; warm start is {warm}s:\n{UP_OUTPUT[0]}"
     assert cluster.queue() == []
     nodes = cluster.out("sinfo -h -N -o '%N %T'").split("\n")
     assert sorted(line.split()[1] for line in nodes if line) == ["idle"] * NODES, nodes
