@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGES = ("dask-slurm-lab/lab:0.1.0", "dask-slurm-lab/slurm:0.1.0", "dask-slurm-lab/db:0.1.0")
+from lab import __version__  # noqa: E402  (the images' tag, named once)
+
+IMAGES = tuple(f"dask-slurm-lab/{name}:{__version__}" for name in ("lab", "slurm", "db"))
 NODES = 4
 PROJECT = "dask-slurm-lab-bench"
 # The bench's own cluster: its own compose project, folders and dashboard port.

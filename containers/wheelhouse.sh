@@ -19,7 +19,9 @@ stamp="$dest/.stamp-$arch-$digest"
 # A new lock: start empty, so no stale wheel reaches an image.
 rm -rf "$dest"
 mkdir -p "$dest"
-python3 -m pip download --quiet --disable-pip-version-check \
+# --no-deps: the lock lists every package already, and this host's Python
+# would read the packages' own markers (python_version < "3.12") for itself.
+python3 -m pip download --quiet --disable-pip-version-check --no-deps \
     --require-hashes -r "$lock" --dest "$dest" \
     --only-binary=:all: --implementation cp --python-version 3.11 \
     --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" \

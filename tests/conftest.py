@@ -12,6 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The lab's version, named once (lab/__init__.py): the tag of its images.
+VERSION = __import__("lab").__version__
+
+
+def image(name: str) -> str:
+    """The tag of one of the lab's images: lab, slurm, db, sif-builder."""
+    return f"dask-slurm-lab/{name}:{VERSION}"
+
+
 PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
 NODES = 4
 # The host folders' owner, whose uid the learner takes: not the image's

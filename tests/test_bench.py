@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, image
 
 pytestmark = pytest.mark.cluster
 
@@ -48,7 +48,7 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     # The phases are of the same run that was timed: they fit inside it.
     assert end["compute_seconds"]["median"] + end["wait_for_workers_seconds"]["median"] \
         < end["make_run_seconds"]["median"]
-    assert results["sizes"]["dask-slurm-lab/slurm:0.1.0"] > 0
+    assert results["sizes"][image("slurm")] > 0
     memory = results["memory"]
     assert 50 < memory["idle_cluster_mib"]["median"] < 4096 and memory["worker_mib"]["median"] > 20
     assert "| warm `make up` to ready (s) |" in (tmp_path / "results.md").read_text()

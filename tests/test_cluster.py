@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import NODES, wait_until
+from conftest import NODES, ROOT, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -170,7 +171,8 @@ def test_study_sweep_on_the_cluster_writes_its_files(cluster):
     assert all(r["correct"] and r["workers_connected"] == r["workers_requested"] for r in rows)
     slurm_rows = [r for r in rows if r["scheduler"] == "slurm"]
     assert all(r["job_ids"] and r["nodes"].startswith("compute-") for r in slurm_rows)
-    assert all(r["slurm"] == "22.05.8" and r["image"].startswith("dask-slurm-lab/slurm") for r in rows)
+    slurm = re.search(r"SLURM_VERSION=([\d.]+)-", (ROOT / "containers" / "Dockerfile").read_text()).group(1)
+    assert all(r["slurm"] == slurm and r["image"].startswith("dask-slurm-lab/slurm") for r in rows)
     assert all(r["cores_available"] >= 1 and r["speedup"] for r in rows)
     assert "SLURM workers took" in done.stdout
     assert cluster.queue() == []

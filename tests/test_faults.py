@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FOLDER_OWNER, NODES, PROJECT, ROOT, wait_until
+from conftest import FOLDER_OWNER, NODES, PROJECT, ROOT, image, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.faults]
 
@@ -382,14 +382,14 @@ def test_secrets_are_in_no_image_layer_and_not_in_git(cluster):
     key = base64.b64decode(cluster.out("base64 -w0 /etc/munge/munge.key", user="root").strip())
     password = cluster.out("cat /run/lab-secrets/db_password", user="root", service="slurmdbd").strip().encode()
     assert len(key) == 1024 and len(password) == 40
-    for image in ("dask-slurm-lab/slurm:0.1.0", "dask-slurm-lab/lab:0.1.0", "dask-slurm-lab/db:0.1.0"):
-        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True).stdout
+    for tag in (image("slurm"), image("lab"), image("db")):
+        saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
         found = layers(saved)
-        assert found, f"no layers read from {image}"
+        assert found, f"no layers read from {tag}"
         for files, raw in found:
-            assert "etc/munge/munge.key" not in files, image
-            assert not any("lab-secrets" in f or "lab-munge" in f for f in files), image
-            assert key not in raw and password not in raw, image
+            assert "etc/munge/munge.key" not in files, tag
+            assert not any("lab-secrets" in f or "lab-munge" in f for f in files), tag
+            assert key not in raw and password not in raw, tag
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "munge.key" not in tracked and "db_password" not in tracked
     grep = subprocess.run(["git", "grep", "-l", password.decode()], cwd=ROOT, capture_output=True)
@@ -402,7 +402,7 @@ def secret_digest(project: str, name: str) -> str:
     volume = "munge-key" if name == "munge.key" else "secrets"
     return subprocess.run(
         ["docker", "run", "--rm", "-v", f"{project}_{volume}:/s:ro", "--entrypoint", "sha256sum",
-         "dask-slurm-lab/slurm:0.1.0", f"/s/{name}"], capture_output=True, text=True, check=True,
+         image("slurm"), f"/s/{name}"], capture_output=True, text=True, check=True,
     ).stdout.split()[0]
 
 

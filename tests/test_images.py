@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, image
 BASE = subprocess.run(["awk", "/^FROM/ {print $2; exit}", str(ROOT / "containers" / "lab.Dockerfile")],
                       capture_output=True, text=True).stdout.strip()
 
@@ -56,12 +55,12 @@ def test_a_failed_build_fails_make_with_the_builds_own_error(tmp_path):
         "ENTRYPOINT", 'RUN echo "broken on purpose" >&2 && exit 3\nENTRYPOINT'))
     # The same tags as the real images: an old image must not pass for a new
     # one (a failed build leaves the tag where it was).
-    before = image_id("dask-slurm-lab/lab:0.1.0")
+    before = image_id(image("lab"))
     done = subprocess.run(["make", "--no-print-directory", "images"], cwd=tree,
                           capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert done.returncode != 0, "make images passed a failed build"
     assert "broken on purpose" in done.stdout + done.stderr
-    assert image_id("dask-slurm-lab/lab:0.1.0") == before
+    assert image_id(image("lab")) == before
 
 
 def image_id(tag: str) -> str:

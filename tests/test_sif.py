@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
-VERSION = "0.1.0"
 BUILDER = f"dask-slurm-lab/sif-builder:{VERSION}"
 LAB = f"dask-slurm-lab/lab:{VERSION}"
 FROM_SIF = "dask-slurm-lab/lab-from-sif:test"

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FOLDER_OWNER, PROJECT, ROOT
+from conftest import FOLDER_OWNER, PROJECT, ROOT, image
 
 pytestmark = pytest.mark.cluster
 
-LAB_IMAGE = "dask-slurm-lab/lab:0.1.0"
+LAB_IMAGE = image("lab")
 STAND_IN = """#!/bin/sh
 # apptainer exec [options] IMAGE COMMAND...: run COMMAND (compose's nodes have no apptainer)
 while [ $# -gt 0 ]; do case $1 in *.sif) shift; break ;; *) shift ;; esac; done
