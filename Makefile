@@ -32,7 +32,7 @@ RUN_FLAGS = $(call flag,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,
 # (bin/preflight allows only digits, lower-case letters and spaces in them).
 list = $(if $(filter $(1),$(GIVEN)),$(2) $$$(1))
 SWEEP_FLAGS = $(call list,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,PARTS,--parts) \
-              $(call list,SCHEDULERS,--schedulers) $(call list,KERNELS,--kernels)
+              $(call list,SCHEDULERS,--schedulers) $(call list,KERNELS,--kernels) $(call flag,REPEAT,--repeat)
 # Bring the cluster up when it is down.
 ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
 
@@ -56,7 +56,7 @@ run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEN
 	@$(ENSURE_UP)
 	@$(COMPOSE) exec $(TTY) -u learner login lab run $(RUN_FLAGS)
 
-study: ## sweep schedulers x kernels x WORKERS="1 2 4 8"; results/<run-id>/ with table and plot
+study: ## sweep schedulers x kernels x WORKERS="1 2 4 8" (REPEAT=3 each); results/<run-id>/ with table and plot
 	@bin/preflight study
 	@$(ENSURE_UP)
 	@$(COMPOSE) exec $(TTY) -u learner login lab study $(SWEEP_FLAGS)

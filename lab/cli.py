@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from . import __version__, apptainer, checks, config, slurm
+from .study import KERNELS, SCHEDULERS
 
 BACKENDS = ("auto", "slurm", "local")
-SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
-KERNELS = ("python", "numpy")
 SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
 
 
@@ -71,6 +70,9 @@ def build_parser() -> Parser:
                        help=f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)")
     study.add_argument("--kernels", nargs="+", metavar="K", default=["python", "numpy"],
                        help=f"of {', '.join(KERNELS)} (default: both)")
+    study.add_argument("--repeat", default="3",
+                       help="time each point N times on the same workers; the table shows the median "
+                            "and its range (default: 3)")
     prep = sub.add_parser("prep", help="the lesson's output blocks from this cluster, as Markdown",
                           description="Regenerate the lesson's output blocks on this cluster: the "
                           "worker job script, squeue (PD, then R), compute times, seff for the GIL "
@@ -281,8 +283,9 @@ def cmd_study(args) -> int:
     options = _slurm_options(args) if "slurm" in schedulers else {}
     from .sweep import run_sweep
 
+    repeat = checks.whole_number("--repeat", args.repeat, 1, 100)
     run_sweep(schedulers, args.kernels, settings["workers"], settings["size"], settings["parts"],
-              options, settings["timeout"], settings["results"])
+              options, settings["timeout"], settings["results"], repeat=repeat)
     return 0
 
 

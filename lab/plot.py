@@ -1,4 +1,5 @@
-"""The study's PNG: compute time and speedup against workers."""
+"""The study's PNG: for each kernel, compute time and speedup against workers,
+with each point's range over the repeats, and one legend below the panels."""
 
 from __future__ import annotations
 
@@ -11,36 +12,56 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+from .study import SCHEDULERS  # noqa: E402
+
+# One colour per scheduler in every panel, so one legend serves them all.
+COLOURS = {name: f"C{number}" for number, name in enumerate(SCHEDULERS)}
+
+
 def plot(rows: list[dict], path: Path):
-    """Write the PNG and return the (closed) figure, for tests to inspect."""
-    series = defaultdict(list)
-    for row in rows:
-        if row["correct"]:
-            series[f"{row['scheduler']} / {row['kernel']}"].append(row)
-    fig, (time_ax, speed_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for label, points in sorted(series.items()):
-        points.sort(key=lambda r: r["workers_requested"])
-        workers = [r["workers_requested"] for r in points]
-        time_ax.plot(workers, [r["compute_seconds"] for r in points], marker="o", label=label)
-        speedups = [(r["workers_requested"], r["speedup"]) for r in points if r["speedup"]]
-        if speedups:
-            speed_ax.plot(*zip(*speedups), marker="o", label=label)
+    """Write the PNG and return the (closed) figure, for tests to inspect.
+    Axes: a row of compute-time panels, then a row of speedup panels, one
+    column per kernel."""
+    kernels = sorted({r["kernel"] for r in rows}) or ["python"]
+    fig, axes = plt.subplots(2, len(kernels), figsize=(5.5 * len(kernels), 8), squeeze=False)
     all_workers = sorted({r["workers_requested"] for r in rows})
-    if all_workers:
-        speed_ax.plot(all_workers, all_workers, color="grey", linestyle=":", label="ideal (= workers)")
-        parts = max(r["parts"] for r in rows)
-        cores = max((r["cores_available"] for r in rows), default=0) or max(all_workers)
-        speed_ax.plot(all_workers, [min(w, parts, cores) for w in all_workers], color="black",
-                      linestyle="--", label=f"limit min(workers, parts={parts}, cores={cores})")
-    time_ax.set(xlabel="workers", ylabel="compute time (s)", title="Compute time")
-    speed_ax.set(xlabel="workers", ylabel="speedup over 1 worker", title="Speedup")
-    for ax in (time_ax, speed_ax):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(all_workers, [str(w) for w in all_workers])
-        ax.grid(True, alpha=0.3)
-    speed_ax.legend(fontsize=8)
-    time_ax.legend(fontsize=8)
-    fig.tight_layout()
+    for column, kernel in enumerate(kernels):
+        time_ax, speed_ax = axes[0][column], axes[1][column]
+        series = defaultdict(list)
+        for row in rows:
+            if row["correct"] and row["kernel"] == kernel:
+                series[row["scheduler"]].append(row)
+        for scheduler, points in sorted(series.items(), key=lambda item: SCHEDULERS.index(item[0])):
+            points.sort(key=lambda r: r["workers_requested"])
+            workers = [r["workers_requested"] for r in points]
+            seconds = [r["compute_seconds"] for r in points]
+            below = [s - r.get("compute_min", s) for s, r in zip(seconds, points)]
+            above = [r.get("compute_max", s) - s for s, r in zip(seconds, points)]
+            time_ax.errorbar(workers, seconds, yerr=[below, above], marker="o", capsize=3, label=scheduler,
+                             color=COLOURS[scheduler])
+            speedups = [(r["workers_requested"], r["speedup"]) for r in points if r["speedup"]]
+            if speedups:
+                speed_ax.plot(*zip(*speedups), marker="o", label=scheduler, color=COLOURS[scheduler])
+        if all_workers:
+            speed_ax.plot(all_workers, all_workers, color="grey", linestyle=":", label="ideal (= workers)")
+            parts = max(r["parts"] for r in rows)
+            cores = max((r["cores_available"] for r in rows), default=0) or max(all_workers)
+            speed_ax.plot(all_workers, [min(w, parts, cores) for w in all_workers], color="black",
+                          linestyle="--", label=f"limit min(workers, parts={parts}, cores={cores})")
+        time_ax.set(xlabel="workers", ylabel="compute time (s)", title=f"Compute time: {kernel} kernel")
+        speed_ax.set(xlabel="workers", ylabel="speedup over 1 worker", title=f"Speedup: {kernel} kernel")
+        for ax in (time_ax, speed_ax):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(all_workers, [str(w) for w in all_workers])
+            ax.grid(True, alpha=0.3)
+    # One legend for every panel, below them, never over the data.
+    handles: dict = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    order = sorted(handles, key=lambda label: SCHEDULERS.index(label) if label in SCHEDULERS else 99)
+    fig.legend([handles[label] for label in order], order, loc="lower center", ncol=4, fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return fig

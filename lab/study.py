@@ -23,8 +23,16 @@ def compute_part_numpy(size: int, chunk: int = 1 << 20) -> int:
     return total
 
 
+# Who runs the study's tasks, in the lesson's order: dask's in-process
+# schedulers, then distributed workers on this machine, then SLURM jobs.
+SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
+
 # The study's kernels by name: each returns sum(range(size)).
 KERNELS = {"python": compute_part, "numpy": compute_part_numpy}
+# `lab study` sizes each kernel so that one run at 1 worker lasts about as
+# long as the pure-Python one (NumPy sums about 70x faster here): a kernel
+# that runs 0.1 s measures start-up noise, not speedup.
+SIZE_FACTOR = {"python": 1, "numpy": 70}
 
 
 def expected_sum(size: int, parts: int) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
+import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask
@@ -13,10 +17,8 @@ import distributed
 
 from . import metrics, results, slurm
 from .notes import notes
-from .study import build_graph, expected_sum
-
-SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
-
+from .runner import warm
+from .study import SIZE_FACTOR, build_graph, expected_sum
 
 # The exact Debian packages the image installed (containers/apt-install).
 PACKAGES_RECORD = Path("/usr/share/dask-slurm-lab/packages.txt")
@@ -46,28 +48,69 @@ def versions() -> dict:
     }
 
 
+@contextmanager
+def warm_pool(scheduler: str, workers: int):
+    """The in-process schedulers' workers, started and warmed before the clock,
+    as LocalCluster and SLURM workers are: a thread pool, or a process pool
+    whose processes have started and imported what a task needs. (dask would
+    otherwise start a fresh process pool inside every timed compute.)"""
+    if scheduler == "synchronous":
+        yield None
+        return
+    if scheduler == "threads":
+        pool = ThreadPoolExecutor(workers)
+    else:
+        context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+    with pool:
+        # Each task holds its worker a moment, so every one of the pool's workers starts.
+        list(pool.map(_warm_worker, range(workers)))
+        yield pool
+
+
+def compute_in(graph, scheduler: str, workers: int, pool):
+    """Compute the graph with one of dask's in-process schedulers on a warmed pool.
+    chunksize=1: dask's process scheduler otherwise sends ready tasks in
+    batches of 6 (its default, for many small tasks), so the study's few long
+    parts would all run in one process, one after the other."""
+    return graph.compute(scheduler=scheduler, num_workers=workers, pool=pool, chunksize=1)
+
+
+def _warm_worker(_: int) -> None:
+    warm()
+    time.sleep(0.2)
+
+
 def run_one(scheduler: str, kernel: str, workers: int, size: int, parts: int,
-            slurm_options: dict, timeout: float, say) -> dict:
-    """One run of the study; the same row shape for every scheduler."""
+            slurm_options: dict, timeout: float, say, repeats: int = 1) -> dict:
+    """One point of the study, timed `repeats` times on the same warmed
+    workers; the same row shape for every scheduler."""
     if scheduler in ("local", "slurm"):
         from .runner import run_study
 
         result = run_study(scheduler, workers, size, parts, slurm_options=slurm_options,
-                           timeout=timeout, say=say, kernel=kernel)
+                           timeout=timeout, say=say, kernel=kernel, repeats=repeats)
         row = result.to_dict()
         row["nodes"] = ";".join(sorted({w["node"] for w in result.workers}))
         row["job_ids"] = ";".join(result.job_ids)
     else:
-        wall_start = time.monotonic()  # wall: building the graph too, as in the lesson
-        graph = build_graph(size, parts, kernel)
-        start = time.monotonic()
-        total = graph.compute(scheduler=scheduler, num_workers=workers)
-        compute = time.monotonic() - start
-        row = {"workers_connected": workers, "total": total, "compute_seconds": compute,
+        wall_start = time.monotonic()
+        times, totals = [], []
+        with warm_pool(scheduler, workers) as pool:
+            for _ in range(repeats):
+                graph = build_graph(size, parts, kernel)
+                start = time.monotonic()
+                totals.append(compute_in(graph, scheduler, workers, pool))
+                times.append(time.monotonic() - start)
+        wrong = [t for t in totals if t != expected_sum(size, parts)]
+        row = {"workers_connected": workers, "total": wrong[0] if wrong else totals[0],
+               "compute_seconds": statistics.median(times), "compute_times": times,
                "wall_seconds": time.monotonic() - wall_start, "nodes": platform.node(),
                "job_ids": "", "cores_available": len(os.sched_getaffinity(0))}
     row.update(scheduler=scheduler, kernel=kernel, workers_requested=workers, size=size, parts=parts)
     row["correct"] = row["total"] == expected_sum(size, parts)
+    row["repeats"] = len(row["compute_times"])
+    row["compute_min"], row["compute_max"] = min(row["compute_times"]), max(row["compute_times"])
     return row
 
 
@@ -94,13 +137,22 @@ def progress(done: int, total: int, label: str) -> None:
     print(f"\r[{bar:<30}] {done}/{total} {label:<50}", end=end, file=sys.stderr, flush=True)
 
 
+def short_number(n: int) -> str:
+    """20000000 as 2e7; a number that short form would round stays whole."""
+    mantissa, exponent = f"{n:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}" if float(f"{mantissa}e{exponent}") == n and n >= 1000 else str(n)
+
+
 def format_table(rows: list[dict], markdown: bool = False) -> str:
-    head = ["scheduler", "kernel", "workers", "connected", "compute (s)", "speedup",
+    head = ["scheduler", "kernel", "size", "workers", "connected", "compute (s)", "range (s)", "speedup",
             "efficiency", "limit", "sum"]
     body = []
     for r in rows:
-        body.append([r["scheduler"], r["kernel"], str(r["workers_requested"]), str(r["workers_connected"]),
-                     f"{r['compute_seconds']:.2f}",
+        spread = (f"{r['compute_min']:.2f}-{r['compute_max']:.2f}"
+                  if r.get("repeats", 1) > 1 else "-")
+        body.append([r["scheduler"], r["kernel"], short_number(r["size"]),
+                     str(r["workers_requested"]), str(r["workers_connected"]),
+                     f"{r['compute_seconds']:.2f}", spread,
                      f"{r['speedup']:.2f}" if r.get("speedup") else "-",
                      f"{100 * r['efficiency']:.0f}%" if r.get("efficiency") else "-",
                      str(r["ideal_speedup"]), "ok" if r["correct"] else "WRONG"])
@@ -108,7 +160,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body]) + "\n"
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i > 1 else c.ljust(w)  # noqa: E731
+    fmt = lambda cells: "  ".join(c.rjust(w) if i > 2 else c.ljust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
@@ -126,7 +178,8 @@ def report_markdown(rows: list[dict], said: list[str], meta: dict) -> str:
 
 
 def run_sweep(schedulers: list[str], kernels: list[str], worker_counts: list[int], size: int,
-              parts: int, slurm_options: dict, timeout: float, results_dir: Path, say=print) -> Path:
+              parts: int, slurm_options: dict, timeout: float, results_dir: Path, say=print,
+              repeat: int = 1) -> Path:
     plan = []
     for scheduler in schedulers:
         for kernel in kernels:
@@ -138,8 +191,8 @@ def run_sweep(schedulers: list[str], kernels: list[str], worker_counts: list[int
     say(f"study {run_dir.name}: {len(plan)} runs -> {run_dir}")
     for number, (scheduler, kernel, workers) in enumerate(plan):
         progress(number, len(plan), f"{scheduler} / {kernel} / {workers} workers")
-        row = run_one(scheduler, kernel, workers, size, parts, slurm_options, timeout,
-                      say=lambda text: print(f"\n  {text}", file=sys.stderr))
+        row = run_one(scheduler, kernel, workers, size * SIZE_FACTOR[kernel], parts, slurm_options,
+                      timeout, say=lambda text: print(f"\n  {text}", file=sys.stderr), repeats=repeat)
         rows.append({**row, **meta, "run_id": run_dir.name, "cpu_efficiency": None})
         metrics.add_speedups(rows)
         results.save(run_dir, rows, report_markdown(rows, notes(rows), meta))  # kept if interrupted

@@ -79,7 +79,7 @@ HOSTILE = ["1'; touch {mark}; echo '", "1; touch {mark}", "$(shell touch {mark})
 VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BACKEND"),
              ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
              ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
-             ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE")]
+             ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE")]
 
 
 @pytest.mark.parametrize("target, name", VARIABLES)
@@ -119,6 +119,14 @@ def test_good_values_pass_the_checks(host):
     done = host.preflight("study", WORKERS="1 2 4 8", SCHEDULERS="threads slurm", KERNELS="python",
                           SIZE="2000000", WORKER_TIMEOUT="2.5")
     assert done.returncode == 0, done.stderr
+
+
+def test_make_study_hands_its_variables_to_lab_study(host):
+    done = host.make("study", WORKERS="1 2", SCHEDULERS="threads processes", REPEAT="2", SIZE="3000000")
+    assert done.returncode == 0, done.stderr
+    (call,) = [c for c in host.calls() if "lab study" in c]
+    assert call.endswith("login lab study --workers 1 2 --size 3000000 --schedulers threads processes "
+                         "--repeat 2"), call
 
 
 # --- first contact: Docker, its engine, Compose v2, room for the nodes ---

@@ -46,12 +46,55 @@ def test_notes_explain_the_lessons_numbers():
         row("processes", workers=2, seconds=1, correct=False),
     ])
     said = "\n".join(notes(rows))
-    assert "8 workers are no faster than 4 with local/python: there are only 4 parts" in said
+    assert "more than 4 workers are no faster than 4: there are only 4 parts (local/python)" in said
     assert "the threaded scheduler does not speed up the pure-Python kernel" in said and "GIL" in said
-    assert "threads do speed up the NumPy kernel (1.82x): NumPy releases the GIL" in said
+    assert "threads do speed up the NumPy kernel (1.82x at 2 workers): NumPy releases the GIL" in said
+    assert "LocalCluster workers do speed up the pure-Python kernel (3.65x at 8 workers)" in said
     assert "only 2 CPU cores here: speedup cannot pass 2" in said
     assert "SLURM workers took 1.04x the compute time of local workers at 4 workers" in said
     assert "WRONG SUM with processes/python at 2 workers" in said
+
+
+def test_a_difference_is_called_one_only_beyond_the_spread():
+    local = row(workers=2, seconds=4.0) | {"compute_min": 3.8, "compute_max": 4.4}
+    close = row("slurm", workers=2, seconds=4.3) | {"compute_min": 4.1, "compute_max": 4.6}
+    slower = row("slurm", workers=2, seconds=5.0) | {"compute_min": 4.8, "compute_max": 5.2}
+    said = notes(add_speedups([local, close]))
+    assert not any("took" in note and "x the compute time" in note for note in said)
+    assert "SLURM and local workers took the same compute time within the spread of the repeats at " \
+        "2 (python) workers" in said
+    said = notes(add_speedups([local, slower]))
+    assert "SLURM workers took 1.25x the compute time of local workers at 2 workers (python)" in said
+
+
+def test_processes_that_do_not_speed_up_are_said_so():
+    said = notes(add_speedups([row("processes", workers=1, seconds=2.6),
+                               row("processes", workers=2, seconds=2.9)]))
+    assert "processes did not speed up the pure-Python kernel here (best 0.90x)" in "\n".join(said)
+    said = notes(add_speedups([row("processes", workers=1, seconds=2.6),
+                               row("processes", workers=2, seconds=1.4)]))
+    assert "processes do speed up the pure-Python kernel (1.86x at 2 workers): each worker is a " \
+        "process with a GIL of its own" in said
+
+
+def test_processes_run_the_parts_in_as_many_processes_as_workers():
+    """The processes scheduler's parts spread over its pool (dask would batch
+    them into one process), on a pool started before the clock."""
+    import time
+
+    import dask
+
+    from lab.sweep import compute_in, warm_pool
+
+    def part(_):  # cloudpickled into the pool's processes
+        time.sleep(0.5)
+        return os.getpid()
+
+    graph = dask.delayed(set)([dask.delayed(part)(i) for i in range(4)])
+    with warm_pool("processes", 2) as pool:
+        started = {p.pid for p in pool._processes.values()}
+        assert len(started) == 2  # both started, warmed, before any compute
+        assert compute_in(graph, "processes", 2, pool) == started
 
 
 def test_csv_and_json_round_trip(tmp_path):
@@ -85,18 +128,30 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
-def test_plot_draws_every_series_with_ideal_and_limit(tmp_path):
+def test_plot_has_a_panel_per_kernel_with_ranges_ideal_and_limit(tmp_path):
     rows = add_speedups([row(workers=w, seconds=8 / min(w, 2)) for w in (1, 2, 4)]
-                        + [row("threads", workers=w, seconds=8) for w in (1, 2, 4)])
+                        + [row("threads", workers=w, seconds=8) for w in (1, 2, 4)]
+                        + [row("threads", "numpy", workers=w, seconds=2 / min(w, 2)) for w in (1, 2, 4)])
+    rows[1].update(compute_min=3.5, compute_max=4.75)  # local / python at 2 workers: its range
     fig = plot(rows, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    time_ax, speed_ax = fig.axes
-    assert [line.get_label() for line in time_ax.get_lines()] == ["local / python", "threads / python"]
-    labels = [line.get_label() for line in speed_ax.get_lines()]
-    assert labels[:2] == ["local / python", "threads / python"]
+    numpy_time, python_time, numpy_speed, python_speed = fig.axes[:4]
+    assert python_time.get_title() == "Compute time: python kernel"
+    assert numpy_speed.get_title() == "Speedup: numpy kernel"
+    assert [c.get_label() for c in python_time.containers] == ["threads", "local"]  # the lesson's order
+    assert [c.get_label() for c in numpy_time.containers] == ["threads"]
+    bars = python_time.containers[1].lines[2][0].get_segments()  # local's error bars
+    assert [tuple(s[:, 1]) for s in bars][1] == (3.5, 4.75)
+    labels = [line.get_label() for line in python_speed.get_lines()]
+    assert labels[:2] == ["threads", "local"]
     assert "ideal (= workers)" in labels and "limit min(workers, parts=4, cores=2)" in labels
-    limit_line = speed_ax.get_lines()[labels.index("limit min(workers, parts=4, cores=2)")]
+    limit_line = python_speed.get_lines()[labels.index("limit min(workers, parts=4, cores=2)")]
     assert list(limit_line.get_ydata()) == [1, 2, 2]
+    (legend,) = fig.legends  # one, below the panels: no panel has one over its data
+    assert not any(ax.get_legend() for ax in fig.axes)
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["threads", "local"]
+    # threads are one colour in both kernels' panels
+    assert numpy_time.containers[0].lines[0].get_color() == python_time.containers[0].lines[0].get_color()
 
 
 def test_a_small_sweep_writes_every_file(tmp_path, capsys):
@@ -112,7 +167,13 @@ def test_a_small_sweep_writes_every_file(tmp_path, capsys):
     assert all(r["correct"] and r["run_id"] == run_dir.name for r in rows)
     assert {r["scheduler"] for r in rows} == {"synchronous", "threads", "local"}
     assert all(r["dask"] and r["python"] and r["host_cores"] for r in rows)
-    assert "| scheduler | kernel | workers |" in (run_dir / "results.md").read_text()
+    # Each point timed 3 times on the same workers (the default): the median and its range.
+    assert all(r["repeats"] == 3 and len(r["compute_times"]) == 3 for r in rows)
+    assert all(r["compute_min"] <= r["compute_seconds"] <= r["compute_max"] for r in rows)
+    # Each kernel sized for itself, and the size is in the row.
+    assert {(r["kernel"], r["size"]) for r in rows} == {("python", 20000), ("numpy", 1400000)}
+    assert "| scheduler | kernel | size | workers | connected | compute (s) | range (s) |" \
+        in (run_dir / "results.md").read_text()
     out = capsys.readouterr().out
     assert "compute (s)" in out and f"results: {run_dir}" in out
 
@@ -122,6 +183,7 @@ def test_a_small_sweep_writes_every_file(tmp_path, capsys):
     (["study", "--workers"], "expected at least one argument"),
     (["study", "--schedulers", "mpi"], "--schedulers: unknown mpi"),
     (["study", "--kernels", "cython"], "--kernels: unknown cython"),
+    (["study", "--repeat", "0"], "--repeat must be from 1 to 100 (got 0)"),
     (["study", "--results", "/etc/hostname/results"], "--results: cannot write into /etc/hostname/results"),
     (["study", "--schedulers", "slurm"], "no SLURM controller answers here"),
     (["prep"], "lab prep needs SLURM"),
