@@ -8,7 +8,7 @@
 # checked by bin/preflight before a recipe does anything, and used in recipes
 # only as "$$NAME".
 USER_VARS := WORKERS SIZE PARTS BACKEND WORKER_TIMEOUT SCHEDULERS KERNELS NODES READY_TIMEOUT \
-             REPEAT COLD FORCE
+             REPEAT COLD FORCE STUDY
 GIVEN := $(foreach v,$(USER_VARS),$(if $(filter-out undefined,$(origin $(v))),$(v)))
 $(foreach v,$(GIVEN),$(eval override $(v) := $$(value $(v)))$(eval export $(v)))
 export NODES ?= 4
@@ -152,5 +152,6 @@ lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2
 	@containers/install-docker.sh
 
-readme: ## write the README's measured tables from the last test and bench runs' files
-	$(PYTHON) docs/readme_tables.py
+readme: ## write the README's measured tables from the last test and bench runs' files (STUDY=results/<id>: its study)
+	@bin/preflight readme
+	$(PYTHON) docs/readme_tables.py $${STUDY:+--study "$$STUDY"}

@@ -3,11 +3,12 @@ so no figure in the README is typed by hand:
 
   build/fault-report.md  (written by tests/test_faults.py)  -> docs/faults.md -> README "faults"
   bench/results.md       (written by bench/bench.py)         -> README "bench"
+  docs/study.md          (written by lab study: results.md)  -> README "study"
 
 `make readme` runs it after `make test` / `make bench`; tests/test_readme.py
 checks that the README holds exactly what these files say.
 
-    python docs/readme_tables.py [--check]
+    python docs/readme_tables.py [--check] [--study results/<run-id>]
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 FAULT_RUN = ROOT / "build" / "fault-report.md"
-SOURCES = {"faults": ROOT / "docs" / "faults.md", "bench": ROOT / "bench" / "results.md"}
+SOURCES = {"faults": ROOT / "docs" / "faults.md", "bench": ROOT / "bench" / "results.md",
+           "study": ROOT / "docs" / "study.md"}
 
 
 def block(name: str) -> str:
     text = SOURCES[name].read_text()
     if name == "bench":  # the file's own heading becomes a line under the README's
         text = re.sub(r"^# make bench: (.*)\n", r"Last `make bench`: \1.\n", text)
+    if name == "study":  # lab study's results.md; its heading is the README's own
+        text = re.sub(r"^# dask-slurm-lab study\n", "", text)
     return text.strip()
 
 
@@ -46,6 +50,10 @@ def main(argv: list[str]) -> int:
         return 0 if render(README.read_text()) == README.read_text() else 1
     if FAULT_RUN.exists():  # a fresh run of the fault tests
         shutil.copyfile(FAULT_RUN, SOURCES["faults"])
+    if "--study" in argv:  # a study run's folder becomes the README's example
+        run = Path(argv[argv.index("--study") + 1])
+        shutil.copyfile(run / "results.md", SOURCES["study"])
+        shutil.copyfile(run / "study.png", ROOT / "docs" / "study.png")
     README.write_text(render(README.read_text()))
     return 0
 

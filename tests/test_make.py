@@ -79,7 +79,8 @@ HOSTILE = ["1'; touch {mark}; echo '", "1; touch {mark}", "$(shell touch {mark})
 VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BACKEND"),
              ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
              ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
-             ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE")]
+             ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE"),
+             ("readme", "STUDY")]
 
 
 @pytest.mark.parametrize("target, name", VARIABLES)
