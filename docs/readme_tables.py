@@ -41,7 +41,8 @@ def render(readme: str) -> str:
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
         if not pattern.search(readme):
             raise SystemExit(f"readme_tables: README.md has no {begin!r} ... {end!r} section")
-        readme = pattern.sub(lambda _: f"{begin}\n{block(name)}\n{end}", readme)
+        section = f"{begin}\n{block(name)}\n{end}"
+        readme = pattern.sub(lambda _, section=section: section, readme)
     return readme
 
 

@@ -7,9 +7,9 @@ import re
 
 from dask.utils import parse_bytes
 
+from .errors import BadInput
 
-class BadInput(ValueError):
-    """Input the lab refuses before anything is started or submitted."""
+__all__ = ["BadInput"]
 
 
 def whole_number(name: str, value, low: int = 1, high: int | None = None) -> int:

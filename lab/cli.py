@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, apptainer, checks, config, slurm
+from .errors import LabError
 from .study import KERNELS, SCHEDULERS
 
 BACKENDS = ("auto", "slurm", "local")
@@ -172,7 +173,6 @@ def _slurm_options(args) -> dict:
 
 def write_json(path: str, data: dict) -> None:
     """Write atomically: a reader sees the old file or the whole new one."""
-    target = Path(path)
     from .results import write_atomic
 
     write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             config.use_site(args.site)
         except config.UnknownSite as err:
             print(f"lab: error: {err}", file=sys.stderr)
-            return 2
+            return err.status
     # Ctrl-C, kill and a closed terminal all clean up the same way: the
     # run's worker jobs are cancelled. (Set explicitly: a shell starts
     # background commands with SIGINT ignored.)
@@ -339,18 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"run": cmd_run, "study": cmd_study, "prep": cmd_prep, "doctor": cmd_doctor,
                     "seff": cmd_seff, "job": cmd_job}
         return commands[args.command](args)
-    except checks.BadInput as err:
+    except LabError as err:  # an expected failure: one line, its status
         print(f"lab {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return err.status
     except KeyboardInterrupt:
         print(f"lab {args.command}: interrupted; worker jobs cancelled", file=sys.stderr)
         return 130
-    except Exception as err:  # a one-line reason, not a traceback, for known failures
-        from .runner import NoWorkers
-
-        from .runner import RunFailed
-
-        if isinstance(err, (slurm.SlurmError, NoWorkers, RunFailed)):
-            print(f"lab {args.command}: error: {err}", file=sys.stderr)
-            return 1
-        raise

@@ -9,18 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask.config
-import yaml
 
 # dask-jobqueue registers its own defaults (cores: null, ...) on import; ours
 # are registered after, so they replace those defaults but never a user's value.
 import dask_jobqueue  # noqa: F401
+import yaml
+
+from .errors import BadInput
 
 DEFAULTS_FILE = Path(__file__).with_name("lab.yaml")
 SITES_DIR = Path(__file__).with_name("sites")
 dask.config.update_defaults(yaml.safe_load(DEFAULTS_FILE.read_text()))
 
 
-class UnknownSite(ValueError):
+class UnknownSite(BadInput):
     """A --site / LAB_SITE that names no shipped profile and no YAML file."""
 
 

@@ -10,6 +10,7 @@ import time
 from dask.utils import parse_bytes
 
 from . import apptainer, slurm
+from .errors import LabError
 
 
 class Failed(Exception):
@@ -18,29 +19,6 @@ class Failed(Exception):
     def __init__(self, message: str, fix: str):
         super().__init__(message)
         self.fix = fix
-
-
-def slurm_seconds(text: str) -> float:
-    """Seconds in a Slurm time (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S); inf for UNLIMITED."""
-    text = text.strip().lower()
-    if text in ("infinite", "unlimited", ""):
-        return float("inf")
-    days = 0
-    if "-" in text:
-        day_text, text = text.split("-", 1)
-        days = int(day_text)
-        parts = [int(p) for p in text.split(":")]
-        parts += [0] * (3 - len(parts))  # D-H, D-H:M
-        hours, minutes, seconds = parts
-    else:
-        parts = [int(p) for p in text.split(":")]
-        if len(parts) == 1:
-            hours, minutes, seconds = 0, parts[0], 0
-        elif len(parts) == 2:
-            hours, (minutes, seconds) = 0, parts
-        else:
-            hours, minutes, seconds = parts
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 def check_client(options: dict) -> str:
@@ -102,7 +80,7 @@ def check_fits(options: dict) -> str:
     if int(options.get("cores", 1)) > int(cpus.rstrip("+")):
         raise Failed(f"cores {options['cores']} is more than a node of {name!r} has ({cpus})",
                      "lower jobqueue.slurm.cores (or --cores)")
-    if slurm_seconds(options["walltime"]) > slurm_seconds(limit):
+    if slurm.seconds(options["walltime"], empty=float("inf")) > slurm.seconds(limit, empty=float("inf")):
         raise Failed(f"walltime {options['walltime']} is over {name!r}'s limit ({limit})",
                      "lower jobqueue.slurm.walltime (or --walltime)")
     return (f"{options['cores']} core(s), {options['memory']}, {options['walltime']} fit "
@@ -152,7 +130,7 @@ def run_checks(options: dict, timeout: float, site: str | None, say) -> bool:
             say(f"  [FAIL] {err}\n         fix: {err.fix}")
             if number == 0:  # nothing else can be checked without a Slurm client
                 break
-        except (slurm.SlurmError, RuntimeError, OSError) as err:
+        except (LabError, RuntimeError, OSError) as err:  # a check that could not run
             failed += 1
             say(f"  [FAIL] {err} (after {time.monotonic() - start:.0f}s)")
     say("all checks passed" if not failed else f"{failed} check(s) failed")

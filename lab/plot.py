@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-
 from .study import SCHEDULERS  # noqa: E402
 
 # One colour per scheduler in every panel, so one legend serves them all.
@@ -35,13 +34,13 @@ def plot(rows: list[dict], path: Path):
             points.sort(key=lambda r: r["workers_requested"])
             workers = [r["workers_requested"] for r in points]
             seconds = [r["compute_seconds"] for r in points]
-            below = [s - r.get("compute_min", s) for s, r in zip(seconds, points)]
-            above = [r.get("compute_max", s) - s for s, r in zip(seconds, points)]
+            below = [s - r.get("compute_min", s) for s, r in zip(seconds, points, strict=True)]
+            above = [r.get("compute_max", s) - s for s, r in zip(seconds, points, strict=True)]
             time_ax.errorbar(workers, seconds, yerr=[below, above], marker="o", capsize=3, label=scheduler,
                              color=COLOURS[scheduler])
             speedups = [(r["workers_requested"], r["speedup"]) for r in points if r["speedup"]]
             if speedups:
-                speed_ax.plot(*zip(*speedups), marker="o", label=scheduler, color=COLOURS[scheduler])
+                speed_ax.plot(*zip(*speedups, strict=True), marker="o", label=scheduler, color=COLOURS[scheduler])
         if all_workers:
             speed_ax.plot(all_workers, all_workers, color="grey", linestyle=":", label="ideal (= workers)")
             parts = max(r["parts"] for r in rows)
@@ -57,7 +56,7 @@ def plot(rows: list[dict], path: Path):
     # One legend for every panel, below them, never over the data.
     handles: dict = {}
     for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     order = sorted(handles, key=lambda label: SCHEDULERS.index(label) if label in SCHEDULERS else 99)
     fig.legend([handles[label] for label in order], order, loc="lower center", ncol=4, fontsize=9)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import results, slurm
 from .runner import open_cluster, run_study
+from .study import check_sum
 
 
 def snippet(title: str, command: str | None, output: str) -> str:
@@ -41,9 +42,9 @@ def gil_job(cpus: int, size: int, parts: int, folder: Path, python: str = "pytho
     Returns the job id, what it printed, and its seff report."""
     from .seff import efficiency, format_report, query
 
-    code = ("import time, dask; from lab.study import build_graph; g = build_graph(%d, %d); "
-            "t = time.time(); g.compute(scheduler='threads', num_workers=%d); "
-            "print('Compute time: %%.2fs' %% (time.time() - t))") % (size, parts, cpus)
+    code = (f"import time, dask; from lab.study import build_graph; g = build_graph({size}, {parts}); "
+            f"t = time.time(); g.compute(scheduler='threads', num_workers={cpus}); "
+            "print('Compute time: %.2fs' % (time.time() - t))")
     output = folder / f".gil-{cpus}cpu.out"
     job = slurm.run("sbatch", "--parsable", "--wait", f"--cpus-per-task={cpus}", "--mem=1G",
                     "--job-name=gil", f"--output={output}", f"--wrap={python} -c \"{code}\"",
@@ -75,8 +76,7 @@ def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, o
         say(f"compute time with {workers} worker(s) ...")
         result = run_study("slurm", workers, size, parts, slurm_options=options, timeout=timeout,
                            say=lambda text: print(f"  {text}", file=sys.stderr))
-        if not result.correct:
-            raise RuntimeError(f"wrong sum with {workers} workers: {result.total}")
+        check_sum(result.total, size, parts)  # WrongSum: one line, exit 1
         lines.append(f"| {workers} | {result.compute_seconds:.2f} |")
     write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')} -->\n"
           + "\n".join(lines) + "\n")

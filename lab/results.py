@@ -14,7 +14,8 @@ from pathlib import Path
 
 COLUMNS = [
     "run_id", "scheduler", "kernel", "workers_requested", "workers_connected", "parts", "size",
-    "compute_seconds", "compute_min", "compute_max", "repeats", "wall_seconds", "speedup", "efficiency", "ideal_speedup", "cores_available",
+    "compute_seconds", "compute_min", "compute_max", "repeats", "wall_seconds", "speedup", "efficiency",
+    "ideal_speedup", "cores_available",
     "correct", "nodes", "job_ids", "cpu_efficiency", "python", "dask", "distributed",
     "dask_jobqueue", "slurm", "image", "packages", "host_cores", "date",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from dask.distributed import Client, LocalCluster
 
 from . import config, slurm
+from .errors import LabError
 from .study import build_graph, expected_sum
 
 
@@ -43,11 +44,11 @@ class RunResult:
         return asdict(self)
 
 
-class NoWorkers(RuntimeError):
+class NoWorkers(LabError):
     """No worker connected before the timeout."""
 
 
-class RunFailed(RuntimeError):
+class RunFailed(LabError):
     """The compute could not finish: the message says why and what to change."""
 
 

@@ -16,22 +16,6 @@ FIELDS = "JobID,JobName,User,Group,State,ExitCode,AllocCPUS,NNodes,ElapsedRaw,To
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a sacct duration: [D-][HH:]MM:SS[.mmm]."""
-    text = text.strip()
-    if not text:
-        return 0.0
-    days = 0
-    if "-" in text:
-        day_text, text = text.split("-", 1)
-        days = int(day_text)
-    parts = [float(p) for p in text.split(":")]
-    while len(parts) < 3:
-        parts.insert(0, 0.0)
-    hours, minutes, secs = parts
-    return days * 86400 + hours * 3600 + minutes * 60 + secs
-
-
 def parse_size(text: str) -> int:
     """Bytes in a sacct size such as 123456K, 256M or 2Gn (n/c suffixes ignored)."""
     match = re.fullmatch(r"([\d.]+)([KMGT]?)[nc]?", text.strip())
@@ -52,7 +36,7 @@ def efficiency(rows: list[dict]) -> dict:
     job = rows[0]
     cores = int(job["AllocCPUS"] or 0)
     elapsed = float(job["ElapsedRaw"] or 0)
-    cpu = parse_duration(job["TotalCPU"])
+    cpu = slurm.seconds(job["TotalCPU"])
     max_rss = max((parse_size(r["MaxRSS"]) for r in rows), default=0)
     # AllocTRES, not ReqMem: Slurm 22.05's sacct garbles ReqMem ("16?").
     tres = dict(item.split("=", 1) for item in job["AllocTRES"].split(",") if "=" in item)

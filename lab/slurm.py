@@ -6,11 +6,37 @@ import shutil
 import subprocess
 import time
 
+from .errors import LabError
+
 TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a hang
 
 
-class SlurmError(RuntimeError):
+class SlurmError(LabError):
     """A Slurm command is missing, failed or timed out."""
+
+
+def seconds(text: str, empty: float = 0.0) -> float:
+    """Seconds in a Slurm time or duration: M, M:S, H:M:S, D-H, D-H:M,
+    D-H:M:S (time limits), [D-][HH:]MM:SS[.mmm] (sacct); inf for UNLIMITED,
+    `empty` for no value (0 for a duration; a time limit's caller says inf)."""
+    text = text.strip().lower()
+    if not text:
+        return empty
+    if text in ("infinite", "unlimited"):
+        return float("inf")
+    days = 0.0
+    if "-" in text:
+        day_text, text = text.split("-", 1)
+        days = float(day_text)
+        parts = [float(p) for p in text.split(":")]
+        parts += [0.0] * (3 - len(parts))  # D-H, D-H:M
+    else:
+        parts = [float(p) for p in text.split(":")]
+        if len(parts) == 1:  # M: minutes
+            parts = [0.0, parts[0], 0.0]
+        parts = [0.0] * (3 - len(parts)) + parts  # M:S
+    hours, minutes, secs = parts
+    return days * 86400 + hours * 3600 + minutes * 60 + secs
 
 
 def _hint() -> str:
@@ -103,7 +129,7 @@ def accounting(job_ids: list[str], fields: list[str], *options: str) -> list[dic
     if not job_ids:
         return []
     out = run("sacct", "-n", "-P", *options, "-j", ",".join(job_ids), "-o", ",".join(fields))
-    return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+    return [dict(zip(fields, line.split("|"), strict=False)) for line in out.splitlines() if line.strip()]
 
 
 def cancel(job_ids: list[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dask
 import numpy as np
 
+from .errors import LabError
+
 
 def compute_part(size: int) -> int:
     """The lesson's computePart: a GIL-bound pure-Python loop, kept as written."""
@@ -46,7 +48,7 @@ def build_graph(size: int, parts: int, kernel: str = "python"):
     return dask.delayed(sum)(pieces)
 
 
-class WrongSum(RuntimeError):
+class WrongSum(LabError):
     """The study computed a sum that differs from the closed form."""
 
 

@@ -116,13 +116,11 @@ def run_one(scheduler: str, kernel: str, workers: int, size: int, parts: int,
 
 def cpu_efficiency(job_ids: list[str]) -> float | None:
     """CPU efficiency of worker jobs, from accounting: CPU time / (cores x elapsed)."""
-    from .seff import parse_duration
-
     cpu = core_seconds = 0.0
     for row in slurm.accounting(job_ids, ["TotalCPU", "ElapsedRaw", "AllocCPUS", "State"], "-X"):
         if row["State"] in ("RUNNING", "PENDING"):
             return None
-        cpu += parse_duration(row["TotalCPU"])
+        cpu += slurm.seconds(row["TotalCPU"])
         core_seconds += float(row["ElapsedRaw"] or 0) * int(row["AllocCPUS"] or 0)
     # Worker jobs end by scancel; where Slurm then records no CPU time (its
     # rusage of killed steps, seen with 22.05 in containers), say unknown, not 0%.
@@ -159,9 +157,9 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body]) + "\n"
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     fmt = lambda cells: "  ".join(c.rjust(w) if i > 2 else c.ljust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
+                                  for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import re
 import os
+import re
 import subprocess
 from pathlib import Path
 

@@ -54,7 +54,7 @@ def test_yaml_file_overrides_defaults(tmp_path):
 
 
 def test_flags_override_config(tmp_path, monkeypatch):
-    from lab.cli import build_parser, _settings, _slurm_options
+    from lab.cli import _settings, _slurm_options, build_parser
 
     args = build_parser().parse_args(["run", "--parts", "9", "--memory", "1G"])
     with dask.config.set({"lab.parts": 5, "lab.size": 11, "jobqueue.slurm.memory": "2G"}):
@@ -65,7 +65,7 @@ def test_flags_override_config(tmp_path, monkeypatch):
 
 def test_bad_config_values_are_bad_input():
     from lab.checks import BadInput
-    from lab.cli import build_parser, _settings, _slurm_options
+    from lab.cli import _settings, _slurm_options, build_parser
 
     args = build_parser().parse_args(["run"])
     with dask.config.set({"lab.backend": "cloud"}), pytest.raises(BadInput, match="lab.backend"):

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, image
+
 BASE = subprocess.run(["awk", "/^FROM/ {print $2; exit}", str(ROOT / "containers" / "lab.Dockerfile")],
                       capture_output=True, text=True).stdout.strip()
 

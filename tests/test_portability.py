@@ -1,11 +1,12 @@
 """Every laptop: files keep LF line ends (a Windows checkout included), and
-every shell script passes shellcheck."""
+every shell script passes shellcheck, and the Python passes ruff."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,10 @@ def test_the_scripts_are_found():
 def test_shellcheck(script):
     done = subprocess.run(["shellcheck", "-S", "warning", script], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_python_passes_ruff():
+    """Lint (pyflakes, pycodestyle, import order, bugbear, pyupgrade; pyproject.toml)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

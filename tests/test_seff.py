@@ -1,13 +1,15 @@
 import pytest
 
-from lab.seff import efficiency, format_report, hms, parse_duration, parse_size
+from lab import slurm
+from lab.seff import efficiency, format_report, hms, parse_size
 
 
 @pytest.mark.parametrize("text, seconds", [
     ("00:11.500", 11.5), ("01:02:03", 3723), ("1-00:00:01", 86401), ("", 0), ("59:00", 3540),
+    ("5", 300), ("1-2", 93600), ("1-2:30", 95400), ("UNLIMITED", float("inf")),
 ])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
+def test_one_parser_reads_slurm_times_and_durations(text, seconds):
+    assert slurm.seconds(text) == seconds
 
 
 @pytest.mark.parametrize("text, size", [
