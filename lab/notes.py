@@ -1,10 +1,17 @@
-"""Plain-language notes computed from a sweep's numbers. A difference between
-two timings is called one only when their ranges (min-max over the repeats)
-do not overlap: with one sample a point cannot tell noise from a difference."""
+"""Plain-language notes computed from a sweep's numbers, in the order of the
+lesson's argument: the GIL (threads do not speed up pure Python, NumPy does),
+processes and workers do, parts bound the speedup, cores bound it, and what
+SLURM costs over local workers. Each note carries its numbers and their
+spread; a result that contradicts the lesson is flagged UNEXPECTED with its
+likely cause. A difference between two timings is called one only when their
+ranges (min-max over the repeats) do not overlap."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+
+# A speedup the lesson calls one: clearly above 1, beyond noise.
+SPEEDS_UP = 1.3
 
 
 def span(row: dict) -> tuple[float, float]:
@@ -17,9 +24,15 @@ def differ(a: dict, b: dict) -> bool:
     return a_high < b_low or b_high < a_low
 
 
+def timing(row: dict) -> str:
+    """'2.95 s (2.90-3.10)' or '2.95 s'."""
+    low, high = span(row)
+    return f"{row['compute_seconds']:.2f} s" + (f" ({low:.2f}-{high:.2f})" if high > low else "")
+
+
 def notes(rows: list[dict]) -> list[str]:
     said: list[str] = []
-    series = defaultdict(dict)
+    series: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
     for row in rows:
         series[(row["scheduler"], row["kernel"])][row["workers_requested"]] = row
 
@@ -28,11 +41,47 @@ def notes(rows: list[dict]) -> list[str]:
             said.append(f"WRONG SUM with {row['scheduler']}/{row['kernel']} at "
                         f"{row['workers_requested']} workers: an overflow or a lost part")
 
-    cores = max((r["cores_available"] for r in rows if r["cores_available"]), default=0)
-    if cores and any(r["workers_requested"] > cores for r in rows):
-        said.append(f"only {cores} CPU cores here: speedup cannot pass {cores} on this machine")
+    def best(scheduler: str, kernel: str) -> tuple[float, dict | None, dict | None]:
+        """The best speedup over 1 worker, its row, and the 1-worker row."""
+        by_workers = series.get((scheduler, kernel), {})
+        if 1 not in by_workers:  # nothing to compare with
+            return 0, None, None
+        points = [(r["speedup"] or 0, w) for w, r in by_workers.items() if w > 1]
+        speedup, at = max(points, default=(0, 0))
+        return speedup, by_workers.get(at), by_workers.get(1)
 
-    # More workers than parts: said once, for every series it shows in.
+    def numbers(speedup: float, row: dict, one: dict) -> str:
+        return (f"{speedup:.2f}x at {row['workers_requested']} workers: {timing(row)} against "
+                f"{timing(one)} at 1")
+
+    # 1. The GIL.
+    speedup, row, one = best("threads", "python")
+    if row and speedup < SPEEDS_UP:
+        said.append(f"threads do not speed up the pure-Python kernel ({numbers(speedup, row, one)}): "
+                    "the GIL lets one thread run Python at a time")
+    elif row:
+        said.append(f"UNEXPECTED: threads sped up the pure-Python kernel ({numbers(speedup, row, one)}); "
+                    "the lesson expects the GIL to prevent it: is the kernel the lesson's pure-Python loop?")
+    speedup, row, one = best("threads", "numpy")
+    if row and speedup >= SPEEDS_UP:
+        said.append(f"threads do speed up the NumPy kernel ({numbers(speedup, row, one)}): "
+                    "NumPy releases the GIL")
+
+    # 2. Processes and workers escape it.
+    for scheduler, what in (("processes", "processes"), ("local", "LocalCluster workers"),
+                            ("slurm", "SLURM workers")):
+        speedup, row, one = best(scheduler, "python")
+        if not row:
+            continue
+        if speedup >= SPEEDS_UP:
+            said.append(f"{what} do speed up the pure-Python kernel ({numbers(speedup, row, one)}): "
+                        "each worker is a process with a GIL of its own")
+        else:
+            said.append(f"UNEXPECTED: {what} did not speed up the pure-Python kernel "
+                        f"({numbers(speedup, row, one)}); likely cause: the workers share fewer cores "
+                        "than there are of them (limit column), or the parts do not reach every worker")
+
+    # 3. Parts bound the speedup, said once for every series it shows in.
     capped = defaultdict(list)
     for (scheduler, kernel), by_workers in sorted(series.items()):
         parts = next(iter(by_workers.values()))["parts"]
@@ -45,28 +94,13 @@ def notes(rows: list[dict]) -> list[str]:
         said.append(f"more than {parts} workers are no faster than {parts}: there are only {parts} parts "
                     f"({', '.join(names)})")
 
-    def best(scheduler: str, kernel: str) -> tuple[float, int]:
-        points = [(r["speedup"] or 0, w) for w, r in series.get((scheduler, kernel), {}).items() if w > 1]
-        return max(points, default=(0, 0))
+    # 4. Cores bound it.
+    cores = max((r["cores_available"] for r in rows if r["cores_available"]), default=0)
+    if cores and any(r["workers_requested"] > cores for r in rows):
+        said.append(f"only {cores} CPU cores here: speedup cannot pass {cores} on this machine, "
+                    "and more workers than cores share them")
 
-    threads_python, _ = best("threads", "python")
-    if threads_python and threads_python < 1.3:
-        said.append("the threaded scheduler does not speed up the pure-Python kernel "
-                    f"(best {threads_python:.2f}x): the GIL lets one thread run Python at a time")
-    threads_numpy, at = best("threads", "numpy")
-    if threads_numpy >= 1.3:
-        said.append(f"threads do speed up the NumPy kernel ({threads_numpy:.2f}x at {at} workers): "
-                    "NumPy releases the GIL")
-    for scheduler, what in (("processes", "processes"), ("local", "LocalCluster workers"),
-                            ("slurm", "SLURM workers")):
-        speedup, at = best(scheduler, "python")
-        if speedup >= 1.3:
-            said.append(f"{what} do speed up the pure-Python kernel ({speedup:.2f}x at {at} workers): "
-                        "each worker is a process with a GIL of its own")
-        elif speedup:
-            said.append(f"{what} did not speed up the pure-Python kernel here (best {speedup:.2f}x): "
-                        "see the limit column and the cores they share")
-
+    # 5. What SLURM costs over local workers.
     local = {(r["kernel"], r["workers_requested"]): r for r in rows if r["scheduler"] == "local"}
     same = []
     for row in rows:
@@ -76,7 +110,8 @@ def notes(rows: list[dict]) -> list[str]:
         if differ(row, twin):
             ratio = row["compute_seconds"] / twin["compute_seconds"]
             said.append(f"SLURM workers took {ratio:.2f}x the compute time of local workers "
-                        f"at {row['workers_requested']} workers ({row['kernel']})")
+                        f"at {row['workers_requested']} workers ({row['kernel']}): {timing(row)} against "
+                        f"{timing(twin)}")
         else:
             same.append(f"{row['workers_requested']} ({row['kernel']})")
     if same:

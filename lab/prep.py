@@ -59,6 +59,37 @@ def gil_job(cpus: int, size: int, parts: int, folder: Path, python: str = "pytho
         time.sleep(0.5)
 
 
+# The lesson as published: compute times with 4 parts (ACENET "Distributed
+# computations", SLURMCluster workers of 1 core), by number of workers.
+LESSON_SECONDS = {1: 12.33, 2: 6.07, 4: 3.45, 8: 3.38}
+LESSON_PARTS = 4
+
+
+def compare_with_lesson(seconds: dict[int, float], parts: int, cores: int, queue_wait: float) -> str:
+    """This site's compute times beside the lesson's, as speedups over 1
+    worker, and what an instructor should expect here, and why."""
+    lines = ["| numWorkers | Compute time (s), here | speedup, here | limit here | "
+             "Compute time (s), lesson | speedup, lesson |", "|---|---|---|---|---|---|"]
+    here_one, lesson_one = seconds.get(1), LESSON_SECONDS[1]
+    for workers, took in sorted(seconds.items()):
+        speedup = f"{here_one / took:.2f}" if here_one else "-"
+        lesson = LESSON_SECONDS.get(workers)
+        lines.append(f"| {workers} | {took:.2f} | {speedup} | {max(1, min(workers, parts, cores))} | "
+                     + (f"{lesson:.2f} | {lesson_one / lesson:.2f} |" if lesson else "- | - |"))
+    expect = [f"Expect the speedup to follow min(workers, parts, cores): {parts} parts "
+              f"and {cores} cores for the workers here"]
+    if cores < min(max(seconds), parts):
+        expect.append(f"so past {cores} workers this site cannot speed up where the lesson "
+                      f"(with {LESSON_PARTS} parts on its own cores) reached "
+                      f"{lesson_one / LESSON_SECONDS[4]:.2f}x at 4")
+    else:
+        expect.append(f"as in the lesson, whose {LESSON_PARTS} parts stop it at 4 workers")
+    if queue_wait > 5:
+        expect.append(f"worker jobs waited {queue_wait:.0f} s in the queue before they ran: "
+                      "on a busy site, start the cluster before the episode")
+    return "\n".join(lines) + "\n\n" + "; ".join(expect) + ".\n"
+
+
 def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, options: dict,
          timeout: float, results_dir: Path, say=print) -> Path:
     out = results.new_run_dir(results_dir, prefix="lesson-")
@@ -71,15 +102,18 @@ def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, o
         write("squeue-pending.md", snippet("worker job queued", "squeue", pending))
     write("squeue-running.md", snippet("worker job running", "squeue", running))
 
-    lines = ["| numWorkers | Compute time (s) |", "|---|---|"]
+    seconds: dict[int, float] = {}
+    cores, queue_wait = 0, 0.0
     for workers in worker_counts:
         say(f"compute time with {workers} worker(s) ...")
         result = run_study("slurm", workers, size, parts, slurm_options=options, timeout=timeout,
                            say=lambda text: print(f"  {text}", file=sys.stderr))
         check_sum(result.total, size, parts)  # WrongSum: one line, exit 1
-        lines.append(f"| {workers} | {result.compute_seconds:.2f} |")
-    write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')} -->\n"
-          + "\n".join(lines) + "\n")
+        seconds[workers] = result.compute_seconds
+        cores = max(cores, result.cores_available)
+        queue_wait = max(queue_wait, result.phases.get("wait_for_workers", 0.0))
+    write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')}, "
+          f"{parts} parts of {size} -->\n" + compare_with_lesson(seconds, parts, cores, queue_wait))
 
     for cpus in gil_cpus:
         say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")

@@ -159,22 +159,26 @@ def test_doctor_says_what_does_not_fit(cluster, flags, says):
 
 
 def test_study_sweep_on_the_cluster_writes_its_files(cluster):
-    done = cluster.sh("lab study --schedulers local slurm --kernels python --workers 1 2 --size 2000000",
-                      timeout=600)
+    done = cluster.sh("lab study --schedulers synchronous threads processes local slurm --kernels python "
+                      "--workers 1 2 --size 2000000 --repeat 2", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = [p for p in cluster.results.iterdir() if p.is_dir() and not p.name.startswith("lesson-")]
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "results.csv", "results.json", "results.md", "study.png"]
     rows = json.loads((run_dir / "results.json").read_text())
     assert [(r["scheduler"], r["workers_requested"]) for r in rows] == [
+        ("synchronous", 1), ("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2),
         ("local", 1), ("local", 2), ("slurm", 1), ("slurm", 2)]
     assert all(r["correct"] and r["workers_connected"] == r["workers_requested"] for r in rows)
+    # Every scheduler's point timed twice on the same workers: its median and range.
+    assert all(r["repeats"] == 2 and len(r["compute_times"]) == 2 for r in rows)
+    assert all(r["compute_min"] <= r["compute_seconds"] <= r["compute_max"] for r in rows)
     slurm_rows = [r for r in rows if r["scheduler"] == "slurm"]
     assert all(r["job_ids"] and r["nodes"].startswith("compute-") for r in slurm_rows)
     slurm = re.search(r"SLURM_VERSION=([\d.]+)-", (ROOT / "containers" / "Dockerfile").read_text()).group(1)
     assert all(r["slurm"] == slurm and r["image"].startswith("dask-slurm-lab/slurm") for r in rows)
     assert all(r["cores_available"] >= 1 and r["speedup"] for r in rows)
-    assert "SLURM workers took" in done.stdout
+    assert "SLURM workers took" in done.stdout or "SLURM and local workers took the same" in done.stdout
     assert cluster.queue() == []
 
 
@@ -188,7 +192,7 @@ def test_prep_writes_the_lessons_snippets(cluster):
     assert "#SBATCH --mem=245M" in (out / "job-script.md").read_text()
     assert " R " in (out / "squeue-running.md").read_text()
     table = (out / "compute-times.md").read_text()
-    assert "| 1 |" in table and "| 2 |" in table
+    assert "| 1 |" in table and "| 2 |" in table and "| 12.33 | 1.00 |" in table  # beside the lesson
     assert "Compute time: " in (out / "gil-2cpu.md").read_text()
     assert "CPU Efficiency: " in (out / "seff-2cpu.md").read_text()
     assert "Cores per node: 2" in (out / "seff-2cpu.md").read_text()

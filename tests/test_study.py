@@ -42,3 +42,18 @@ def test_c_int_overflow_of_the_lessons_cython_variant_is_caught():
 def test_a_lost_part_is_caught():
     with pytest.raises(WrongSum, match=r"expected 3199999920000000"):
         check_sum(3 * expected_sum(40_000_000, 1), 40_000_000, 4)
+
+
+def test_prep_compares_this_site_with_the_lesson():
+    from lab.prep import compare_with_lesson
+
+    text = compare_with_lesson({1: 4.0, 2: 2.1, 4: 2.0, 8: 2.05}, parts=4, cores=2, queue_wait=0.5)
+    lines = text.splitlines()
+    assert lines[0].startswith("| numWorkers | Compute time (s), here | speedup, here | limit here |")
+    assert lines[2] == "| 1 | 4.00 | 1.00 | 1 | 12.33 | 1.00 |"
+    assert lines[4] == "| 4 | 2.00 | 2.00 | 2 | 3.45 | 3.57 |"
+    assert "past 2 workers this site cannot speed up where the lesson (with 4 parts on its own cores) " \
+        "reached 3.57x at 4" in text
+    assert "queue" not in text
+    busy = compare_with_lesson({1: 4.0, 2: 2.0}, parts=4, cores=8, queue_wait=42)
+    assert "as in the lesson" in busy and "worker jobs waited 42 s in the queue" in busy
