@@ -123,6 +123,24 @@ def study_overhead(repeat: int, size: int, counts: list[int]) -> dict:
     return out
 
 
+def schedulers_at_two(repeat: int, size: int) -> dict:
+    """The lesson's point, measured: each scheduler's speedup at 2 workers on the
+    pure-Python kernel (lab study, every scheduler timed the same way), from each
+    repeat's pair of timings: min / median / max."""
+    folder = f"/tmp/bench-study-{time.monotonic_ns()}"
+    sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "bash", "-lc",
+       f"lab study --schedulers threads processes local slurm --kernels python --workers 1 2 "
+       f"--size {size} --repeat {repeat} --results {folder}")
+    rows = json.loads(sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "bash", "-c",
+                         f"cat {folder}/*/results.json").stdout)
+    out = {}
+    for scheduler in ("threads", "processes", "local", "slurm"):
+        one, two = (next(r for r in rows if r["scheduler"] == scheduler and r["workers_requested"] == n)
+                    for n in (1, 2))
+        out[scheduler] = stats([a / b for a, b in zip(one["compute_times"], two["compute_times"], strict=True)])
+    return out
+
+
 def end_to_end(repeat: int) -> dict:
     """What `make run WORKERS=4` runs on a warm cluster (docker compose exec ...
     lab run --workers 4), and the phases of those same runs from lab's own clock."""
@@ -215,6 +233,9 @@ def markdown(results: dict) -> str:
             lines.append(f"| {key.split('_')[0]} | {s['slurm_over_local']} | {s['slurm_speedup']} "
                          f"({s['slurm_speedup_of_limit']}) | {s['local_speedup']} ({s['local_speedup_of_limit']}) "
                          f"| {s['limit']} |")
+    if r.get("schedulers"):
+        lines += ["", "| speedup at 2 workers, pure-Python kernel | min | median | max |", "|---|---|---|---|"]
+        lines += [f"| {name} | {s['min']} | {s['median']} | {s['max']} |" for name, s in r["schedulers"].items()]
     lines += ["", "| image | MB |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r["sizes"].items() if k != "note"]
     lines += ["", "| memory (MiB) | min | median | max |", "|---|---|---|---|"]
@@ -249,6 +270,8 @@ def main(argv=None) -> int:
         results["startup"] = worker_startup(repeat, counts)
         print("bench: study overhead, slurm against local ...", file=sys.stderr)
         results["study"] = study_overhead(repeat, 200_000 if args.quick else args.size, [1, 2, 4])
+        print("bench: each scheduler's speedup at 2 workers ...", file=sys.stderr)
+        results["schedulers"] = schedulers_at_two(repeat, 200_000 if args.quick else args.size)
         print("bench: make run WORKERS=4 ...", file=sys.stderr)
         results["end_to_end"] = end_to_end(repeat)
         results["sizes"] = sizes()

@@ -4,6 +4,7 @@ cluster is never touched; it is torn down, volumes included, at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -78,6 +79,14 @@ class Cluster:
         done = self.sh(command, **kwargs)
         assert done.returncode == 0, f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         return done.stdout
+
+    def lab_run(self, flags: str, timeout: float = 300) -> tuple[dict | None, subprocess.CompletedProcess]:
+        """`lab run` on the login node as the learner: its JSON result (None
+        when it failed) and the finished command."""
+        name = f"/tmp/result-{time.monotonic_ns()}.json"
+        done = self.sh(f"lab run {flags} --json {name}", timeout=timeout)
+        result = json.loads(self.out(f"cat {name}")) if done.returncode == 0 else None
+        return result, done
 
     def queue(self) -> list[str]:
         return self.out("squeue -h -u learner -o %i").split()

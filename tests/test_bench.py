@@ -43,6 +43,10 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     for n in (1, 2, 4):
         row = results["study"][f"{n}_workers"]
         assert row["slurm_over_local"] > 0 and row["limit"] == min(n, 4, 2)
+    # Every scheduler's speedup at 2 workers, as a figure with its range.
+    assert set(results["schedulers"]) == {"threads", "processes", "local", "slurm"}
+    assert all(f["n"] == 1 and f["median"] > 0 for f in results["schedulers"].values())
+    assert "| processes | " in (tmp_path / "results.md").read_text()
     end = results["end_to_end"]
     assert {"submit_seconds", "wait_for_workers_seconds", "compute_seconds", "teardown_seconds"} <= set(end)
     # The phases are of the same run that was timed: they fit inside it.

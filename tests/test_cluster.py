@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import time
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,6 @@ from conftest import NODES, ROOT, wait_until
 pytestmark = pytest.mark.cluster
 
 SMALL = "--size 3000000"  # ~0.2 s a part here: the study's shape, quick
-
-
-def lab_run(cluster, flags: str, timeout: float = 300):
-    """`lab run` on the login node as the learner; (result dict, completed process)."""
-    name = f"/tmp/result-{time.monotonic_ns()}.json"
-    done = cluster.sh(f"lab run {flags} --json {name}", timeout=timeout)
-    result = json.loads(cluster.out(f"cat {name}")) if done.returncode == 0 else None
-    return result, done
 
 
 def test_cluster_has_its_nodes_idle_and_sized(cluster):
@@ -36,7 +27,7 @@ def test_cluster_has_its_nodes_idle_and_sized(cluster):
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_study_on_slurm_workers(cluster, workers):
-    result, done = lab_run(cluster, f"--workers {workers} {SMALL}")
+    result, done = cluster.lab_run(f"--workers {workers} {SMALL}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert result["backend"] == "slurm"
     assert result["correct"] and result["total"] == 4 * 3000000 * 2999999 // 2
@@ -57,7 +48,7 @@ def test_study_on_slurm_workers(cluster, workers):
 
 def test_more_workers_than_slots_goes_on_with_those_that_started(cluster):
     # 4 nodes x 2 CPUs = 8 slots; 10 one-core workers cannot all start.
-    result, done = lab_run(cluster, f"--workers 10 --worker-timeout 20 {SMALL}")
+    result, done = cluster.lab_run(f"--workers 10 --worker-timeout 20 {SMALL}")
     assert done.returncode == 0, done.stdout + done.stderr
     note = [line for line in done.stdout.splitlines() if "still pending after 20s" in line]
     assert note and note[0].startswith("2 worker job(s)") and "Resources" in note[0], done.stdout

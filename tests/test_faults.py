@@ -101,10 +101,9 @@ def test_controller_restart_while_idle(cluster):
 
 
 def lab_json(cluster, flags: str):
-    name = f"/tmp/r-{time.monotonic_ns()}.json"
-    done = cluster.sh(f"lab run {flags} --json {name}", timeout=300)
+    result, done = cluster.lab_run(flags)
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(cluster.out(f"cat {name}")), done
+    return result, done
 
 
 def test_controller_restart_while_a_run_waits_for_workers(cluster):

@@ -189,7 +189,7 @@ def test_a_small_sweep_writes_every_file(tmp_path, capsys):
     assert all(r["repeats"] == 3 and len(r["compute_times"]) == 3 for r in rows)
     assert all(r["compute_min"] <= r["compute_seconds"] <= r["compute_max"] for r in rows)
     # Each kernel sized for itself, and the size is in the row.
-    assert {(r["kernel"], r["size"]) for r in rows} == {("python", 20000), ("numpy", 1400000)}
+    assert {(r["kernel"], r["size"]) for r in rows} == {("python", 20000), ("numpy", 2000000)}
     assert "| scheduler | kernel | size | workers | connected | compute (s) | range (s) |" \
         in (run_dir / "results.md").read_text()
     out = capsys.readouterr().out
