@@ -141,16 +141,20 @@ def _where() -> dict:
         "user": _user(),
         "boot": boot,
         "cpus": len(os.sched_getaffinity(0)),
+        "cpu_ids": sorted(os.sched_getaffinity(0)),
     }
 
 
 def cores_available(workers: list[dict], cores_per_worker: int = 1) -> int:
-    """CPU cores the workers really have: per machine (boot id) the cores one
-    worker sees, summed over machines, and no more than the workers asked for."""
-    per_machine: dict[str, int] = {}
+    """CPU cores the workers really have: per machine (boot id) the cores they
+    may run on (compute nodes pinned to host cores of their own add up; nodes
+    that share cores count them once), summed over machines, and no more than
+    the workers asked for."""
+    per_machine: dict[str, set[int]] = {}
     for worker in workers:
-        per_machine[worker["boot"]] = max(per_machine.get(worker["boot"], 0), worker["cpus"])
-    return min(sum(per_machine.values()), len(workers) * cores_per_worker)
+        ids = worker.get("cpu_ids") or range(worker["cpus"])
+        per_machine.setdefault(worker["boot"], set()).update(ids)
+    return min(sum(map(len, per_machine.values())), len(workers) * cores_per_worker)
 
 
 def _slurm_job_ids(cluster) -> list[str]:

@@ -139,7 +139,19 @@ slurmd)
     log "registering dynamic node $name ($conf)"
     echo slurmd >/run/lab-role
     echo "$name" >/run/lab-node
-    exec /usr/sbin/slurmd -D -Z -N "$name" --conf "$conf"
+    # Pin the node (slurmd and every job it starts) to host cores of its own:
+    # node N takes the NODE_CPUS cores after node N-1's, wrapping around the
+    # host's. Where nodes x NODE_CPUS exceed the host's cores they share some,
+    # and the study's limit column counts the cores its workers really have.
+    pin=()
+    if [[ $name =~ ^compute-([0-9]+)$ ]] && command -v taskset >/dev/null; then
+        list=$(node-cores "${BASH_REMATCH[1]}" "$cpus")
+        if [ -n "$list" ] && taskset -c "$list" true 2>/dev/null; then
+            pin=(taskset -c "$list")
+            log "node $name pinned to host cores $list"
+        fi
+    fi
+    exec "${pin[@]}" /usr/sbin/slurmd -D -Z -N "$name" --conf "$conf"
     ;;
 login)
     start_munge

@@ -25,6 +25,23 @@ def test_limit_is_min_of_workers_parts_cores(workers, parts, cores, expected):
     assert limit(workers, parts, cores) == expected
 
 
+def test_cores_are_counted_per_machine_once_each():
+    from lab.runner import cores_available
+
+    def worker(boot, ids):
+        return {"boot": boot, "cpus": len(ids), "cpu_ids": ids}
+
+    # Four nodes pinned to their own pairs of one host's cores: 8 cores.
+    pinned = [worker("a", [0, 1]), worker("a", [2, 3]), worker("a", [4, 5]), worker("a", [6, 7])]
+    assert cores_available(pinned, 2) == 8
+    # Nodes that share a 2-core host: 2, however many workers.
+    assert cores_available([worker("a", [0, 1])] * 8) == 2
+    # Two machines; and never more than the workers asked for.
+    assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])]) == 2
+    assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])], 2) == 4
+    assert cores_available([{"boot": "a", "cpus": 4}] * 2, 2) == 4  # rows from before cpu_ids
+
+
 def test_speedup_and_efficiency_against_the_one_worker_run():
     rows = add_speedups([row(workers=1, seconds=12.33, cores=16), row(workers=2, seconds=6.07, cores=16),
                          row(workers=4, seconds=3.45, cores=16), row(workers=8, seconds=3.38, cores=16),
