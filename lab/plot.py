@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .study import SCHEDULERS  # noqa: E402
+from .study import KERNELS, SCHEDULERS  # noqa: E402
 
 # One colour per scheduler in every panel, so one legend serves them all.
 COLOURS = {name: f"C{number}" for number, name in enumerate(SCHEDULERS)}
@@ -21,7 +21,7 @@ def plot(rows: list[dict], path: Path):
     """Write the PNG and return the (closed) figure, for tests to inspect.
     Axes: a row of compute-time panels, then a row of speedup panels, one
     column per kernel."""
-    kernels = sorted({r["kernel"] for r in rows}) or ["python"]
+    kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)] or ["python"]  # the lesson's order
     fig, axes = plt.subplots(2, len(kernels), figsize=(5.5 * len(kernels), 8), squeeze=False)
     all_workers = sorted({r["workers_requested"] for r in rows})
     for column, kernel in enumerate(kernels):

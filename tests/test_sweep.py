@@ -170,7 +170,7 @@ def test_plot_has_a_panel_per_kernel_with_ranges_ideal_and_limit(tmp_path):
     rows[1].update(compute_min=3.5, compute_max=4.75)  # local / python at 2 workers: its range
     fig = plot(rows, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    numpy_time, python_time, numpy_speed, python_speed = fig.axes[:4]
+    python_time, numpy_time, python_speed, numpy_speed = fig.axes[:4]  # the lesson's kernel first
     assert python_time.get_title() == "Compute time: python kernel"
     assert numpy_speed.get_title() == "Speedup: numpy kernel"
     assert [c.get_label() for c in python_time.containers] == ["threads", "local"]  # the lesson's order
