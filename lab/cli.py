@@ -123,6 +123,7 @@ def build_parser() -> Parser:
 def _settings(args) -> dict:
     """Every input of a run, flags over dask config, checked before anything starts."""
     pick = lambda flag, key: config.lab(key) if flag is None else flag  # noqa: E731
+    workers: int | list[int]
     if isinstance(args.workers, list):
         workers = [checks.whole_number("--workers", w, 1, 512) for w in args.workers]
     else:

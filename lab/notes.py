@@ -41,44 +41,45 @@ def notes(rows: list[dict]) -> list[str]:
             said.append(f"WRONG SUM with {row['scheduler']}/{row['kernel']} at "
                         f"{row['workers_requested']} workers: an overflow or a lost part")
 
-    def best(scheduler: str, kernel: str) -> tuple[float, dict | None, dict | None]:
-        """The best speedup over 1 worker, its row, and the 1-worker row."""
+    def best(scheduler: str, kernel: str) -> tuple[float, dict, dict] | None:
+        """The best speedup over 1 worker, its row, and the 1-worker row; None
+        without a 1-worker row and another to compare with."""
         by_workers = series.get((scheduler, kernel), {})
-        if 1 not in by_workers:  # nothing to compare with
-            return 0, None, None
         points = [(r["speedup"] or 0, w) for w, r in by_workers.items() if w > 1]
-        speedup, at = max(points, default=(0, 0))
-        return speedup, by_workers.get(at), by_workers.get(1)
+        if 1 not in by_workers or not points:
+            return None
+        speedup, at = max(points)
+        return speedup, by_workers[at], by_workers[1]
 
     def numbers(speedup: float, row: dict, one: dict) -> str:
         return (f"{speedup:.2f}x at {row['workers_requested']} workers: {timing(row)} against "
                 f"{timing(one)} at 1")
 
     # 1. The GIL.
-    speedup, row, one = best("threads", "python")
-    if row and speedup < SPEEDS_UP:
-        said.append(f"threads do not speed up the pure-Python kernel ({numbers(speedup, row, one)}): "
+    found = best("threads", "python")
+    if found and found[0] < SPEEDS_UP:
+        said.append(f"threads do not speed up the pure-Python kernel ({numbers(*found)}): "
                     "the GIL lets one thread run Python at a time")
-    elif row:
-        said.append(f"UNEXPECTED: threads sped up the pure-Python kernel ({numbers(speedup, row, one)}); "
+    elif found:
+        said.append(f"UNEXPECTED: threads sped up the pure-Python kernel ({numbers(*found)}); "
                     "the lesson expects the GIL to prevent it: is the kernel the lesson's pure-Python loop?")
-    speedup, row, one = best("threads", "numpy")
-    if row and speedup >= SPEEDS_UP:
-        said.append(f"threads do speed up the NumPy kernel ({numbers(speedup, row, one)}): "
+    found = best("threads", "numpy")
+    if found and found[0] >= SPEEDS_UP:
+        said.append(f"threads do speed up the NumPy kernel ({numbers(*found)}): "
                     "NumPy releases the GIL")
 
     # 2. Processes and workers escape it.
     for scheduler, what in (("processes", "processes"), ("local", "LocalCluster workers"),
                             ("slurm", "SLURM workers")):
-        speedup, row, one = best(scheduler, "python")
-        if not row:
+        found = best(scheduler, "python")
+        if not found:
             continue
-        if speedup >= SPEEDS_UP:
-            said.append(f"{what} do speed up the pure-Python kernel ({numbers(speedup, row, one)}): "
+        if found[0] >= SPEEDS_UP:
+            said.append(f"{what} do speed up the pure-Python kernel ({numbers(*found)}): "
                         "each worker is a process with a GIL of its own")
         else:
             said.append(f"UNEXPECTED: {what} did not speed up the pure-Python kernel "
-                        f"({numbers(speedup, row, one)}); likely cause: the workers share fewer cores "
+                        f"({numbers(*found)}); likely cause: the workers share fewer cores "
                         "than there are of them (limit column), or the parts do not reach every worker")
 
     # 3. Parts bound the speedup, said once for every series it shows in.

@@ -213,15 +213,15 @@ def open_cluster(backend: str, slurm_options: dict):
     if credentials is not None:
         options["security"] = credentials
         options.setdefault("shared_temp_directory", tls_directory())
-    cluster = SLURMCluster(**options)
+    jobs = SLURMCluster(**options)
     submitted: set[str] = set()
-    cluster.lab_submitted = submitted  # filled while waiting, read on exit
+    jobs.lab_submitted = submitted  # type: ignore[attr-defined]  # filled while waiting, read on exit
     try:
-        yield cluster
+        yield jobs
     finally:
-        submitted.update(_slurm_job_ids(cluster))
+        submitted.update(_slurm_job_ids(jobs))
         try:
-            cluster.close(timeout=30)
+            jobs.close(timeout=30)
         finally:
             # close() cancels its jobs; make sure, even after Ctrl-C mid-close,
             # and wait until Slurm has let them go.

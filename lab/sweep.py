@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,6 +57,7 @@ def warm_pool(scheduler: str, workers: int):
     if scheduler == "synchronous":
         yield None
         return
+    pool: Executor
     if scheduler == "threads":
         pool = ThreadPoolExecutor(workers)
     else:

@@ -1,5 +1,5 @@
 """Every laptop: files keep LF line ends (a Windows checkout included), and
-every shell script passes shellcheck, and the Python passes ruff."""
+every shell script passes shellcheck, and the Python passes ruff and mypy."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ def test_the_scripts_are_found():
 def test_shellcheck(script):
     done = subprocess.run(["shellcheck", "-S", "warning", script], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_lab_passes_mypy(tmp_path):
+    """Type checks of the lab package (pyproject.toml), with no cache left behind."""
+    mypy = Path(sys.executable).with_name("mypy")
+    done = subprocess.run([str(mypy), "--cache-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_python_passes_ruff():
