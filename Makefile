@@ -120,8 +120,8 @@ test: venv ## all tests: unit tests, then the cluster tests (brings the cluster 
 	@bin/preflight test
 	$(VENV)/bin/pytest
 
-test-unit: venv ## unit tests only (seconds, no Docker)
-	$(VENV)/bin/pytest -m 'not cluster and not docker'
+test-unit: venv ## unit tests only (seconds, no Docker, no network)
+	$(VENV)/bin/pytest -m 'not cluster and not docker and not network'
 
 test-cluster: venv ## cluster tests only
 	@bin/preflight test-cluster

@@ -1,0 +1,97 @@
+"""Does every pinned part of the images exist for arm64 (Apple Silicon)?
+
+This machine cannot build or run arm64 images (no QEMU user emulation is
+registered with binfmt_misc here, and Docker's builder has no buildx), so
+instead of a build this checks the pins themselves:
+
+- every wheel of requirements.lock exists for CPython 3.11 on aarch64 Linux,
+  with its locked hash (pip download, the way containers/wheelhouse.sh
+  fetches the x86_64 ones);
+- every Debian package pinned in the Dockerfiles exists for arm64 in
+  Debian's archive at its version, or at a version of the same upstream
+  release (what containers/apt-install falls back to).
+
+    python3 containers/check_arm64.py        # exit 1 and the list when one is missing
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = {  # the suites of containers/debian.sources
+    "http://deb.debian.org/debian": ["bookworm", "bookworm-updates"],
+    "http://deb.debian.org/debian-security": ["bookworm-security"],
+}
+
+
+def debian_pins() -> dict[str, str]:
+    """package -> version, from the apt-install lines of the Dockerfiles."""
+    pins: dict[str, str] = {}
+    for name in ("containers/lab.Dockerfile", "containers/Dockerfile"):
+        text = (ROOT / name).read_text()
+        args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+        for package, version in re.findall(r"(?<![-\w])([a-z0-9][a-z0-9.+-]+)=(\$\{\w+\}|\d[^\s\\]*)", text):
+            if version.startswith("${"):
+                version = args[version[2:-1]]
+            if not package.isupper():
+                pins[package] = version
+    return pins
+
+
+def arm64_versions() -> dict[str, set[str]]:
+    versions: dict[str, set[str]] = {}
+    for mirror, suites in SUITES.items():
+        for suite in suites:
+            url = f"{mirror}/dists/{suite}/main/binary-arm64/Packages.xz"
+            with urllib.request.urlopen(url, timeout=120) as answer:
+                text = lzma.decompress(answer.read()).decode()
+            for stanza in text.split("\n\n"):
+                fields = dict(re.findall(r"^(Package|Version): (.*)$", stanza, re.M))
+                if "Package" in fields:
+                    versions.setdefault(fields["Package"], set()).add(fields["Version"])
+    return versions
+
+
+def missing_debian(pins: dict[str, str]) -> list[str]:
+    there = arm64_versions()
+    missing = []
+    for package, version in sorted(pins.items()):
+        release = version.rsplit("-", 1)[0]
+        found = there.get(package, set())
+        if version not in found and not any(v.startswith(release + "-") for v in found):
+            missing.append(f"{package}={version} (arm64 has: {' '.join(sorted(found)) or 'none'})")
+    return missing
+
+
+def missing_wheels(lock: Path = ROOT / "requirements.lock") -> list[str]:
+    with tempfile.TemporaryDirectory() as dest:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--require-hashes", "-r", str(lock), "--dest", dest,
+             "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
+             "--platform", "manylinux_2_28_aarch64", "--platform", "manylinux_2_17_aarch64",
+             "--platform", "manylinux2014_aarch64", "--platform", "linux_aarch64"],
+            capture_output=True, text=True)
+    if done.returncode == 0:
+        return []
+    return [line for line in done.stderr.splitlines() if line.startswith("ERROR")] or [done.stderr[-500:]]
+
+
+def main() -> int:
+    missing = missing_debian(debian_pins()) + missing_wheels()
+    for line in missing:
+        print(f"arm64: missing {line}", file=sys.stderr)
+    print(f"arm64: {len(debian_pins())} Debian pins and every locked wheel checked; "
+          f"{len(missing)} missing")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
