@@ -10,12 +10,13 @@ image=${1:?usage: base-image.sh IMAGE (for example debian:12.12-slim)}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 fail() { echo "base image: error: $*" >&2; exit 2; }
 # The Debian release the tag names (debootstrap wants its code name).
-case ${DEBIAN_SUITE:-$image} in
-    debian:12*) suite=bookworm ;;
-    debian:13*) suite=trixie ;;
-    debian:*) fail "no code name known for $image: set DEBIAN_SUITE (for example DEBIAN_SUITE=trixie)" ;;
-    *) suite=$DEBIAN_SUITE ;;
+case $image in
+    debian:12*) named=bookworm ;;
+    debian:13*) named=trixie ;;
+    *) named="" ;;
 esac
+suite=${DEBIAN_SUITE:-$named}
+[ -n "$suite" ] || fail "no code name known for $image: set DEBIAN_SUITE (for example DEBIAN_SUITE=trixie)"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
     exit 0

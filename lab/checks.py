@@ -7,9 +7,7 @@ import re
 
 from dask.utils import parse_bytes
 
-from .errors import BadInput
-
-__all__ = ["BadInput"]
+from .errors import BadInput  # noqa: F401  (the CLI raises checks.BadInput)
 
 
 def whole_number(name: str, value, low: int = 1, high: int | None = None) -> int:

@@ -24,6 +24,8 @@ def plot(rows: list[dict], path: Path):
     kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)] or ["python"]  # the lesson's order
     fig, axes = plt.subplots(2, len(kernels), figsize=(5.5 * len(kernels), 8), squeeze=False)
     all_workers = sorted({r["workers_requested"] for r in rows})
+    parts = max((r["parts"] for r in rows), default=0)
+    cores = max((r["cores_available"] for r in rows), default=0) or max(all_workers, default=0)
     for column, kernel in enumerate(kernels):
         time_ax, speed_ax = axes[0][column], axes[1][column]
         series = defaultdict(list)
@@ -43,8 +45,6 @@ def plot(rows: list[dict], path: Path):
                 speed_ax.plot(*zip(*speedups, strict=True), marker="o", label=scheduler, color=COLOURS[scheduler])
         if all_workers:
             speed_ax.plot(all_workers, all_workers, color="grey", linestyle=":", label="ideal (= workers)")
-            parts = max(r["parts"] for r in rows)
-            cores = max((r["cores_available"] for r in rows), default=0) or max(all_workers)
             speed_ax.plot(all_workers, [min(w, parts, cores) for w in all_workers], color="black",
                           linestyle="--", label=f"limit min(workers, parts={parts}, cores={cores})")
         time_ax.set(xlabel="workers", ylabel="compute time (s)", title=f"Compute time: {kernel} kernel")

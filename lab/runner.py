@@ -121,6 +121,20 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def time_repeats(repeats: int, size: int, parts: int, kernel: str, compute) -> tuple[list[float], int]:
+    """Compute a fresh graph (new keys: nothing is reused) `repeats` times with
+    compute(graph) -> total; each compute's seconds, and the total to report:
+    the first wrong one, else the right one."""
+    times, totals = [], []
+    for _ in range(repeats):
+        graph = build_graph(size, parts, kernel)
+        start = time.monotonic()
+        totals.append(compute(graph))
+        times.append(time.monotonic() - start)
+    expected = expected_sum(size, parts)
+    return times, next((total for total in totals if total != expected), expected)
+
+
 def warm() -> None:
     """Runs on every worker before the clock starts: the imports a task needs
     (lab.study, NumPy), so the timed compute is the compute alone."""
@@ -364,14 +378,14 @@ def run_study(backend: str, workers: int, size: int, parts: int,
             where = client.run(_where, on_error="ignore")  # a worker may die meanwhile
             client.run(warm, on_error="ignore")
             say(f"computing {parts} parts of {size} on {len(where)} workers ...")
-            times, totals, lost = [], [], set()
-            for _ in range(repeats):
-                graph = build_graph(size, parts, kernel)  # new keys: nothing is reused
-                compute_start = time.monotonic()
+            lost: set[str] = set()
+
+            def compute_once(graph) -> int:
                 total, lost_now = compute_watched(client, cluster, graph, slurm_options or {})
-                times.append(time.monotonic() - compute_start)
-                totals.append(total)
-                lost |= lost_now
+                lost.update(lost_now)
+                return total
+
+            times, total = time_repeats(repeats, size, parts, kernel, compute_once)
             compute = statistics.median(times)
             lost &= set(where)  # workers that joined after the count are not ours to report
             if lost:
@@ -383,12 +397,10 @@ def run_study(backend: str, workers: int, size: int, parts: int,
     phases["teardown"] = time.monotonic() - teardown_start
     leftover = [row["job"] for row in slurm.queue(job_ids)] if job_ids else []
     expected = expected_sum(size, parts)
-    wrong = [t for t in totals if t != expected]
-    total = wrong[0] if wrong else expected
     return RunResult(
         backend=backend, workers_requested=workers, workers_connected=connected,
         size=size, parts=parts, total=total, expected=expected,
-        correct=not wrong, compute_seconds=compute, startup_seconds=startup,
+        correct=total == expected, compute_seconds=compute, startup_seconds=startup,
         wall_seconds=time.monotonic() - wall_start,
         workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
         job_ids=job_ids, leftover_jobs=leftover, kernel=kernel,

@@ -17,8 +17,8 @@ import distributed
 
 from . import metrics, results, slurm
 from .notes import notes
-from .runner import warm
-from .study import SIZE_FACTOR, build_graph, expected_sum
+from .runner import time_repeats, warm
+from .study import SIZE_FACTOR, expected_sum
 
 # The exact Debian packages the image installed (containers/apt-install).
 PACKAGES_RECORD = Path("/usr/share/dask-slurm-lab/packages.txt")
@@ -96,15 +96,10 @@ def run_one(scheduler: str, kernel: str, workers: int, size: int, parts: int,
         row["job_ids"] = ";".join(result.job_ids)
     else:
         wall_start = time.monotonic()
-        times, totals = [], []
         with warm_pool(scheduler, workers) as pool:
-            for _ in range(repeats):
-                graph = build_graph(size, parts, kernel)
-                start = time.monotonic()
-                totals.append(compute_in(graph, scheduler, workers, pool))
-                times.append(time.monotonic() - start)
-        wrong = [t for t in totals if t != expected_sum(size, parts)]
-        row = {"workers_connected": workers, "total": wrong[0] if wrong else totals[0],
+            times, total = time_repeats(repeats, size, parts, kernel,
+                                        lambda graph: compute_in(graph, scheduler, workers, pool))
+        row = {"workers_connected": workers, "total": total,
                "compute_seconds": statistics.median(times), "compute_times": times,
                "wall_seconds": time.monotonic() - wall_start, "nodes": platform.node(),
                "job_ids": "", "cores_available": len(os.sched_getaffinity(0))}

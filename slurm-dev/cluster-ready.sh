@@ -39,13 +39,14 @@ started=$SECONDS
 said=0
 while :; do
     ((SECONDS - started < 3)) || clear_orphans
+    states=$(sinfo -h -N -o '%N %t' 2>/dev/null | sort -u || true)
     # Exactly idle: not drained, not down, no trailing * (not responding).
-    idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2 == "idle"' | sort -u | wc -l || echo 0)
+    idle=$(awk '$2 == "idle"' <<<"$states" | wc -l)
     ((idle >= nodes)) && break
     # Every 10 s, what is still in the way.
     if (((SECONDS - started) % 10 == 9)) && ((SECONDS != said)); then
         said=$SECONDS
-        echo "waiting: $(sinfo -h -N -o '%N %t' | sort -u | tr '\n' ' ')jobs: $(squeue -h -o '%i %t %N' | tr '\n' ' ')" >&2
+        echo "waiting: $(tr '\n' ' ' <<<"$states")jobs: $(squeue -h -o '%i %t %N' | tr '\n' ' ')" >&2
     fi
     if ((SECONDS >= deadline)); then
         echo "error: only $idle of $nodes compute nodes are idle after ${timeout}s" >&2
