@@ -234,3 +234,15 @@ def test_study_bad_input_is_one_line_and_writes_nothing(argv, says, capsys, tmp_
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_repeats_report_a_wrong_total_even_when_other_repeats_are_right():
+    from lab.runner import time_repeats
+    from lab.study import expected_sum
+
+    answers = iter([expected_sum(100, 2), 42, expected_sum(100, 2)])
+    times, total = time_repeats(3, 100, 2, "python", lambda graph: next(answers))
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert total == 42  # one wrong repeat makes the point wrong
+    times, total = time_repeats(2, 100, 2, "python", lambda graph: graph.compute(scheduler="sync"))
+    assert total == expected_sum(100, 2)
