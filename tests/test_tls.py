@@ -54,3 +54,61 @@ def test_the_default_dashboard_is_on_loopback_and_the_compose_profile_opens_it()
     assert 'dashboard-address: "127.0.0.1:8787"' in defaults and "tls: true" in defaults
     compose = Path(runner.__file__).with_name("sites").joinpath("compose.yaml").read_text()
     assert 'dashboard-address: ":8787"' in compose
+
+
+def _tls_pair(tmp_path):
+    """Two ends of a local TLS connection, handshake done, nothing pending."""
+    import socket
+    import ssl
+
+    from distributed.security import Security
+
+    credentials = Security.temporary()
+    (tmp_path / "cert.pem").write_text(credentials.tls_scheduler_cert)
+    (tmp_path / "key.pem").write_text(credentials.tls_scheduler_key)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_context.check_hostname = False
+    client_context.verify_mode = ssl.CERT_NONE
+    a, b = socket.socketpair()
+    ends = [server_context.wrap_socket(a, server_side=True, do_handshake_on_connect=False),
+            client_context.wrap_socket(b, do_handshake_on_connect=False)]
+    waiting = list(ends)
+    for end in ends:
+        end.setblocking(False)
+    for _ in range(100):
+        for end in list(waiting):
+            try:
+                end.do_handshake()
+                waiting.remove(end)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+    assert not waiting, "the TLS handshake did not finish"
+    for end in ends:  # the session tickets TLS 1.3 sends after the handshake
+        with pytest.raises(ssl.SSLWantReadError):
+            end.recv(1)
+    return ends
+
+
+def test_a_stale_openssl_error_does_not_break_another_connection(tmp_path):
+    """CPython #148594: an error one connection left on the thread's OpenSSL
+    queue turned a plain "no data yet" on another into BrokenPipeError, which
+    closed the client's connection to the scheduler (Debian 13, OpenSSL 3.5).
+    Importing lab installs the fix; the image's .pth installs it everywhere."""
+    import ctypes
+    import ssl
+
+    import lab  # noqa: F401  (installs lab.openssl_queue)
+    from lab import openssl_queue
+
+    assert openssl_queue.installed()
+    server, client = _tls_pair(tmp_path)
+    libssl = ctypes.CDLL(ssl._ssl.__file__)  # type: ignore[attr-defined]
+    libssl.ERR_set_error.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p]
+    libssl.ERR_new()
+    libssl.ERR_set_error(2, 32, None)  # ERR_LIB_SYS, EPIPE: what a closed peer leaves
+    with pytest.raises(ssl.SSLWantReadError):
+        client.recv(10)
+    server.close()
+    client.close()

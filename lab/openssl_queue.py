@@ -1,0 +1,72 @@
+"""Clear OpenSSL's error queue before each TLS read or write (CPython #148594).
+
+OpenSSL keeps one error queue per thread, and SSL_get_error() looks at it
+before anything else: "the current thread's error queue must be empty before
+the TLS/SSL I/O operation is attempted". CPython's ssl module does not empty
+it (https://github.com/python/cpython/issues/148594, open for 3.13-3.15).
+With OpenSSL 3.5 (Debian 13) a peer that closes one connection leaves an
+EPIPE entry on the event loop's thread, and the next read on any other
+connection of that thread raises BrokenPipeError: one worker's nanny closing
+its registration comm broke the client's connection to the scheduler in about
+half of all TLS runs. Dask's comms all run on one event-loop thread, so every
+process that talks TLS needs this: the lab imports it, and the image's
+lab-openssl-queue.pth imports it into every Python process (workers started by
+dask-jobqueue, the lesson's own scripts).
+
+Remove when the Python in the image has the fix.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import ssl
+from collections.abc import Callable
+
+
+def _err_clear_error() -> Callable[[], None] | None:
+    """ERR_clear_error of the libcrypto the ssl module uses (through _ssl's handle)."""
+    try:
+        function = ctypes.CDLL(ssl._ssl.__file__).ERR_clear_error  # type: ignore[attr-defined]
+    except (AttributeError, OSError):  # a Python whose _ssl is built in, or no such symbol
+        return None
+    function.restype = None
+    function.argtypes = []
+    return function
+
+
+_clear = _err_clear_error()
+
+# Every SSLSocket method that calls SSL_read, SSL_write or SSL_do_handshake.
+METHODS = ("recv", "recv_into", "read", "send", "sendall", "write", "do_handshake", "unwrap")
+
+
+def _clearing(method):
+    clear = _clear
+    assert clear is not None
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        clear()
+        return method(*args, **kwargs)
+
+    wrapper._clears_openssl_queue = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def install() -> bool:
+    """Wrap ssl.SSLSocket's I/O methods once; True when they clear the queue."""
+    if _clear is None:
+        return False
+    for name in METHODS:
+        method = getattr(ssl.SSLSocket, name)
+        if not getattr(method, "_clears_openssl_queue", False):
+            setattr(ssl.SSLSocket, name, _clearing(method))
+    return True
+
+
+def installed() -> bool:
+    return all(getattr(getattr(ssl.SSLSocket, name), "_clears_openssl_queue", False) for name in METHODS)
+
+
+install()
