@@ -4,7 +4,7 @@ This machine cannot build or run arm64 images (no QEMU user emulation is
 registered with binfmt_misc here, and Docker's builder has no buildx), so
 instead of a build this checks the pins themselves:
 
-- every wheel of requirements.lock exists for CPython 3.11 on aarch64 Linux,
+- every wheel of requirements.lock exists for the image's CPython (its python3= pin) on aarch64 Linux,
   with its locked hash (pip download, the way containers/wheelhouse.sh
   fetches the x86_64 ones);
 - every Debian package pinned in the Dockerfiles exists for arm64 in
@@ -25,10 +25,23 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = {  # the suites of containers/debian.sources
-    "http://deb.debian.org/debian": ["bookworm", "bookworm-updates"],
-    "http://deb.debian.org/debian-security": ["bookworm-security"],
-}
+
+
+def debian_suites() -> dict[str, list[str]]:
+    """mirror -> suites, from containers/debian.sources (what the images use)."""
+    suites: dict[str, list[str]] = {}
+    for stanza in (ROOT / "containers/debian.sources").read_text().split("\n\n"):
+        fields = dict(re.findall(r"^(\w[\w-]*): (.+)$", stanza, re.M))
+        if "URIs" in fields:
+            suites[fields["URIs"].strip()] = fields["Suites"].split()
+    return suites
+
+
+def image_python() -> str:
+    """major.minor of the image's Python, from its pin in containers/lab.Dockerfile."""
+    found = re.search(r"python3=(\d+\.\d+)\.", (ROOT / "containers/lab.Dockerfile").read_text())
+    assert found, "no python3= pin in containers/lab.Dockerfile"
+    return found.group(1)
 
 
 def debian_pins() -> dict[str, str]:
@@ -47,7 +60,7 @@ def debian_pins() -> dict[str, str]:
 
 def arm64_versions() -> dict[str, set[str]]:
     versions: dict[str, set[str]] = {}
-    for mirror, suites in SUITES.items():
+    for mirror, suites in debian_suites().items():
         for suite in suites:
             url = f"{mirror}/dists/{suite}/main/binary-arm64/Packages.xz"
             with urllib.request.urlopen(url, timeout=120) as answer:
@@ -75,7 +88,7 @@ def missing_wheels(lock: Path = ROOT / "requirements.lock") -> list[str]:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
              "--require-hashes", "-r", str(lock), "--dest", dest,
-             "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
+             "--only-binary=:all:", "--implementation", "cp", "--python-version", image_python(),
              "--platform", "manylinux_2_28_aarch64", "--platform", "manylinux_2_17_aarch64",
              "--platform", "manylinux2014_aarch64", "--platform", "linux_aarch64"],
             capture_output=True, text=True)

@@ -1,15 +1,15 @@
-# The lab environment: Debian's Python 3.11, the locked Python packages and
+# The lab environment: Debian 13's Python 3.13, the locked Python packages and
 # the lab package. It is the source of containers/lab.def (Apptainer, made by
 # `make def` with spython; a test fails when the two drift) and the base of
 # the cluster's Slurm image. Build context: the repository root.
-FROM debian:12.12-slim
+FROM debian:13.2-slim
 LABEL org.dask-slurm-lab.version="0.1.0"
-LABEL org.dask-slurm-lab.lock-sha256="db2eb875abe4f75cba8f2815b4012326fe25e90670629714cc573b678c766aaa"
+LABEL org.dask-slurm-lab.lock-sha256="6f808bc3bcdb653452b887ec564477e3c6cdfc2f2565973f33d3e95f44fb40a5"
 ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
 COPY containers/apt-install /usr/local/sbin/apt-install
 RUN rm -f /etc/apt/sources.list \
-    && apt-install python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1
+    && apt-install python3=3.13.5-1 python3-venv=3.13.5-1
 # Python packages from the locked wheelhouse only, never from the network.
 COPY requirements.lock /opt/lab/requirements.lock
 COPY wheelhouse/ /tmp/wheelhouse/
@@ -20,8 +20,12 @@ COPY pyproject.toml /opt/lab/src/pyproject.toml
 COPY README.md /opt/lab/src/README.md
 COPY lab/ /opt/lab/src/lab/
 # /opt/site-slurm: where bin/lab-apptainer binds a site's Slurm client.
+# lab-openssl-queue.pth: every Python of the image (worker jobs, the lesson's
+# own scripts) gets the TLS fix of lab/openssl_queue.py, not only `lab`.
 RUN /opt/lab/venv/bin/pip install --no-cache-dir --no-index --no-deps --no-build-isolation /opt/lab/src \
     && rm -rf /opt/lab/src/build /opt/lab/src/*.egg-info \
+    && echo 'import lab.openssl_queue' \
+        >"$(/opt/lab/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/lab-openssl-queue.pth" \
     && mkdir -p /opt/site-slurm
 ENV PATH=/opt/lab/venv/bin:$PATH
 ENTRYPOINT ["lab"]

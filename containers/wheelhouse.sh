@@ -12,9 +12,13 @@ case "$arch" in
     aarch64|arm64) arch=aarch64 ;;
     *) echo "error: no wheels for CPU '$arch'; set WHEEL_ARCH to x86_64 or aarch64" >&2; exit 1 ;;
 esac
+# The image's Python (major.minor), from its pin in containers/lab.Dockerfile.
+here=$(dirname "$0")
+python=$(sed -n 's/.*python3=\([0-9][0-9]*\.[0-9][0-9]*\)\..*/\1/p' "$here/lab.Dockerfile" | head -n 1)
+[ -n "$python" ] || { echo "error: no python3= pin found in $here/lab.Dockerfile" >&2; exit 1; }
 # The lock's hash by python3 (macOS has no sha256sum).
 digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])' "$lock")
-stamp="$dest/.stamp-$arch-$digest"
+stamp="$dest/.stamp-cp$python-$arch-$digest"
 [ -e "$stamp" ] && exit 0
 # A new lock: start empty, so no stale wheel reaches an image.
 rm -rf "$dest"
@@ -23,9 +27,9 @@ mkdir -p "$dest"
 # would read the packages' own markers (python_version < "3.12") for itself.
 python3 -m pip download --quiet --disable-pip-version-check --no-deps \
     --require-hashes -r "$lock" --dest "$dest" \
-    --only-binary=:all: --implementation cp --python-version 3.11 \
+    --only-binary=:all: --implementation cp --python-version "$python" \
     --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" \
     --platform "manylinux2014_$arch" --platform "linux_$arch"
 rm -f "$dest"/.stamp-*
 touch "$stamp"
-echo "wheelhouse: $(ls "$dest"/*.whl | wc -l) wheels for cp311/$arch in $dest"
+echo "wheelhouse: $(ls "$dest"/*.whl | wc -l) wheels for CPython $python/$arch in $dest"

@@ -3,6 +3,7 @@ Debian pins keep building when the archive drops a pinned version."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -28,12 +29,16 @@ def apt_install(*specs: str) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=300)
 
 
+# The release of procps the slurm image pins (e.g. 2:4.0.4 of procps=2:4.0.4-9).
+PROCPS = re.search(r"procps=(\S+)-[^-\s]+\s", (ROOT / "containers" / "Dockerfile").read_text()).group(1)
+
+
 def test_a_pinned_version_gone_from_the_archive_falls_back_within_its_release():
-    done = apt_install("procps=2:4.0.2-999")  # never existed: as if a point release replaced it
+    done = apt_install(f"procps={PROCPS}-999")  # never existed: as if a point release replaced it
     assert done.returncode == 0, done.stderr
-    assert "procps 2:4.0.2-999 is gone from the archive; installing 2:4.0.2-" in done.stderr
+    assert f"procps {PROCPS}-999 is gone from the archive; installing {PROCPS}-" in done.stderr
     (recorded,) = done.stdout.split()
-    assert recorded.startswith("procps=2:4.0.2-") and recorded != "procps=2:4.0.2-999"
+    assert recorded.startswith(f"procps={PROCPS}-") and recorded != f"procps={PROCPS}-999"
 
 
 def test_a_pin_whose_release_is_gone_fails_with_what_to_change():
