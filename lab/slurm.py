@@ -63,6 +63,10 @@ def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None) -> str:
 # What a Slurm client's error says, the piece it lacks, and the fix. Inside a
 # container these are the binds bin/lab-apptainer makes; on a host, the install.
 DIAGNOSES = [
+    # "libc.so.6: version `GLIBC_2.38' not found (required by sbatch)"
+    ("glibc_", "a glibc at least as new as the host's Slurm client's (this image's is older)",
+     "use job mode (lab job: no Slurm client in the image), or an image on a newer Debian "
+     "(README: the glibc rule)"),
     ("error while loading shared libraries", "a library the Slurm commands link",
      "bind the host's Slurm libraries (bin/lab-apptainer does)"),
     ("invalid user for slurmuser", "the SlurmUser of slurm.conf in passwd",

@@ -13,12 +13,14 @@ image (their image is built on the same lab image)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import FOLDER_OWNER, PROJECT, ROOT, image
+from lab import slurm
 
 pytestmark = pytest.mark.cluster
 
@@ -105,3 +107,22 @@ def test_without_the_binds_lab_names_what_is_missing(cluster, site):
     done = apptainer_like(cluster, bare, "lab", "run", "--workers", "1")
     assert done.returncode == 2 and "bin/lab-apptainer" in done.stderr and done.stderr.count("\n") == 1
     assert Path(ROOT / "bin" / "lab-apptainer").exists()
+
+
+# An image whose glibc (Debian 12: 2.36) is older than the site client's
+# (the login node is Debian 13: 2.41), to show the glibc rule by a run.
+OLDER_GLIBC_IMAGE = "debian:12.12-slim"
+
+
+def test_a_client_newer_than_the_images_glibc_fails_and_lab_says_why(cluster, site):
+    made = subprocess.run([str(ROOT / "containers" / "base-image.sh"), OLDER_GLIBC_IMAGE],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stdout + made.stderr
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--read-only", "--user", f"{FOLDER_OWNER}:{FOLDER_OWNER}",
+         "--network", f"{PROJECT}_default", "--volumes-from", site["login"], *site["mounts"],
+         "--entrypoint", "/opt/site-slurm/bin/squeue", OLDER_GLIBC_IMAGE],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and re.search(r"GLIBC_2\.\d+' not found", done.stderr), done.stderr
+    assert slurm.diagnose(done.stderr).startswith("missing a glibc at least as new as the host's")
+    # The same bound client in the lab image (glibc 2.41) works: the rest of this file.
