@@ -6,11 +6,13 @@ import getpass
 import os
 import socket
 import statistics
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import dask.config
 from dask.distributed import Client, LocalCluster
 
 from . import config, slurm
@@ -285,6 +287,10 @@ def explain_ended(job_ids: list[str]) -> str:
             text += ": raise --memory or jobqueue.slurm.memory"
         elif state == "TIMEOUT":
             text += ": raise --walltime or jobqueue.slurm.walltime"
+        elif state == "FAILED" and codes == "127:0":
+            python = dask.config.get("jobqueue.slurm.python", None) or sys.executable
+            text += (f": the worker command was not found on the compute nodes; set jobqueue.slurm.python "
+                     f"to a python the nodes have (now {python})")
         elif state == "FAILED":
             text += ": see the job's output file (slurm-<job>.out, or jobqueue.slurm.log-directory)"
         parts.append(text)

@@ -262,16 +262,26 @@ def test_worker_jobs_are_never_requeued(cluster):
 
 def test_jobs_that_fail_at_once_are_explained_within_seconds(cluster):
     start = time.monotonic()
-    done = cluster.sh("mkdir -p /tmp/not-shared && cd /tmp/not-shared && "
+    done = cluster.sh("DASK_JOBQUEUE__SLURM__PYTHON=/opt/no-such/python "
                       "lab run --workers 2 --size 1000 --worker-timeout 120")
     seconds = round(time.monotonic() - start, 1)
     assert done.returncode == 1
-    assert "FAILED" in done.stderr and "submitted from /tmp/not-shared, a folder the compute nodes do " \
-        "not share" in done.stderr and "such as your home" in done.stderr, done.stderr
+    assert "FAILED" in done.stderr and "exit code 127:0" in done.stderr and "not found on the compute " \
+        "nodes; set jobqueue.slurm.python" in done.stderr and "/opt/no-such/python" in done.stderr, done.stderr
     assert seconds < 10, f"the reason came after {seconds}s"
     assert cluster.queue() == []
-    record("worker jobs submitted from a folder the nodes do not share (`/tmp`)", exit_status=1,
-           seconds_to_the_reason=seconds, says="FAILED, submit from a folder the compute nodes share")
+    record("worker jobs whose python the nodes lack (`jobqueue.slurm.python`)", exit_status=1,
+           seconds_to_the_reason=seconds, says="FAILED, exit 127, set jobqueue.slurm.python")
+
+
+def test_a_run_from_a_folder_the_nodes_lack_still_works(cluster):
+    """Slurm 22.05 failed such jobs at once; 24.11 runs them in the node's /tmp."""
+    done = cluster.sh("mkdir -p /tmp/not-shared && cd /tmp/not-shared && "
+                      "lab run --workers 2 --size 1000 --worker-timeout 120")
+    assert done.returncode == 0 and "(correct)" in done.stdout, done.stdout + done.stderr
+    assert cluster.queue() == []
+    record("worker jobs submitted from a folder the nodes do not share (`/tmp`)", exit_status=0,
+           says="correct: Slurm 24.11 runs the jobs in the node's /tmp")
 
 
 def test_make_commands_twice_and_run_when_down(cluster):
