@@ -118,8 +118,8 @@ def cpu_efficiency(job_ids: list[str]) -> float | None:
             return None
         cpu += slurm.seconds(row["TotalCPU"])
         core_seconds += float(row["ElapsedRaw"] or 0) * int(row["AllocCPUS"] or 0)
-    # Worker jobs end by scancel; where Slurm then records no CPU time (its
-    # rusage of killed steps, seen with 22.05 in containers), say unknown, not 0%.
+    # Worker jobs end by scancel; where Slurm then records no CPU time (a node
+    # whose slurmstepd cannot read the job's /proc files), say unknown, not 0%.
     if not core_seconds or cpu < 0.1:
         return None
     return 100.0 * cpu / core_seconds

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import NODES, ROOT, wait_until
+from lab.slurm import seconds as slurm_seconds
 
 pytestmark = pytest.mark.cluster
 
@@ -97,19 +98,43 @@ def test_lessons_script_runs_unmodified_with_srun(cluster):
     wait_until(new_jobs, 30, what="sacct to list the lesson's job and its worker job")
 
 
-def test_seff_reports_a_finished_job(cluster):
-    job = cluster.out("sbatch --parsable --wait --wrap 'python -c \"sum(range(30_000_000))\"'").strip()
-
+def seff_report(cluster, job: str) -> str:
     def final_report():  # accounting writes the job's record a moment after it ends
         done = cluster.sh(f"seff {shlex.quote(job)}")
-        return done.stdout if done.returncode == 0 and "learner/learner" in done.stdout else None
+        return done.stdout if done.returncode == 0 and "learner/learner" in done.stdout \
+            and "State: RUNNING" not in done.stdout else None
 
-    report = wait_until(final_report, 30, what="seff to report the finished job")
+    return wait_until(final_report, 30, what=f"seff to report the finished job {job}")
+
+
+def seff_figure(report: str, label: str) -> float:
+    return float(report.split(f"{label}: ")[1].split()[0].rstrip("%"))
+
+
+def test_seff_reports_a_finished_job(cluster):
+    """The GIL episode's seff: CPU time and memory measured (100 MB held for
+    3 s: Slurm samples once a second)."""
+    job = cluster.out("sbatch --parsable --wait --wrap 'python -c \"import time; x = bytearray(100 * 2**20); "
+                      "t = time.time(); [sum(range(10**5)) for _ in iter(lambda: time.time() - t < 3, False)]\"'"
+                      ).strip()
+    report = seff_report(cluster, job)
     assert f"Job ID: {job}" in report and "State: COMPLETED (exit code 0)" in report
     assert "User/Group: learner/learner" in report
-    efficiency = float(report.split("CPU Efficiency: ")[1].split("%")[0])
-    assert 0 <= efficiency <= 100
+    assert 0 < seff_figure(report, "CPU Efficiency") <= 100
     assert "of 256.00 MB" in report  # DefMemPerCPU of one CPU
+    assert 100 <= seff_figure(report, "Memory Utilized") < 256, report
+
+
+def test_seff_of_a_worker_job_ended_by_scancel(cluster):
+    """Worker jobs end by scancel when the run closes: their CPU time and
+    memory are still recorded (slurmstepd needs SYS_PTRACE for that)."""
+    result, done = cluster.lab_run("--workers 1 --size 20000000")
+    assert result and result["correct"], done.stderr
+    (job,) = result["job_ids"]
+    report = seff_report(cluster, job)
+    assert "State: CANCELLED" in report
+    assert seff_figure(report, "Memory Utilized") > 50, report  # a dask worker: python, dask, numpy
+    assert slurm_seconds(report.split("CPU Utilized: ")[1].split()[0]) > 0.5, report
 
 
 def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster):
