@@ -6,13 +6,11 @@ import getpass
 import os
 import socket
 import statistics
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import dask.config
 from dask.distributed import Client, LocalCluster
 
 from . import config, slurm
@@ -258,8 +256,16 @@ def _pending(rows: list[dict]) -> tuple[int, str]:
 NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
 
-def explain_ended(job_ids: list[str]) -> str:
-    """Why worker jobs ended before their workers connected, from accounting."""
+def worker_command(job_script: str) -> str:
+    """What the worker jobs start dask's worker with: their python, or in
+    Apptainer the runtime's command ending in the image's python."""
+    line = next(ln for ln in job_script.splitlines() if "distributed.cli.dask_worker" in ln)
+    return line.split(" -m distributed.cli.dask_worker")[0].strip()
+
+
+def explain_ended(job_ids: list[str], worker: str) -> str:
+    """Why worker jobs ended before their workers connected, from accounting.
+    `worker` is the command their job script starts the worker with."""
     try:
         rows = slurm.accounting(job_ids, ["JobID", "State", "ExitCode", "WorkDir"], "-X")
     except slurm.SlurmError as err:
@@ -288,9 +294,8 @@ def explain_ended(job_ids: list[str]) -> str:
         elif state == "TIMEOUT":
             text += ": raise --walltime or jobqueue.slurm.walltime"
         elif state == "FAILED" and codes == "127:0":
-            python = dask.config.get("jobqueue.slurm.python", None) or sys.executable
             text += (f": the worker command was not found on the compute nodes; set jobqueue.slurm.python "
-                     f"to a python the nodes have (now {python})")
+                     f"to a python the nodes have (now {worker})")
         elif state == "FAILED":
             text += ": see the job's output file (slurm-<job>.out, or jobqueue.slurm.log-directory)"
         parts.append(text)
@@ -334,7 +339,7 @@ def wait_for_workers(client, cluster, wanted: int, timeout: float, say) -> tuple
             ended = set(ids) - {row["job"] for row in rows} - reported
             if ended and connected < len(ids):
                 reported |= ended
-                ended_reason = explain_ended(sorted(ended))
+                ended_reason = explain_ended(sorted(ended), worker_command(cluster.job_script()))
                 say(f"{len(ended)} worker job(s) ended before their workers connected: {ended_reason}")
             if not rows and len(ids) >= wanted:  # nothing left to wait for
                 return connected, took, ended_reason

@@ -15,7 +15,7 @@ from spython.main.parse.parsers import DockerParser, SingularityParser
 from spython.main.parse.writers import DockerWriter
 
 from conftest import VERSION
-from lab import config
+from lab import config, runner
 from lab.cli import _slurm_options, build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,8 @@ def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
     assert "-u APPTAINER_CONTAINER" in line
     assert ' /opt/apptainer/bin/apptainer exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" /project/me/lab.sif ' \
         'python -m distributed.cli.dask_worker' in line
+    # A worker job that exits 127 is explained with this command, not lab's own python.
+    assert runner.worker_command(script) == options["python"]
 
 
 def test_apptainer_worker_command_is_configurable(monkeypatch):
