@@ -141,11 +141,10 @@ bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; 
 
 # requirements.lock is for the images' Python (its pin in lab.Dockerfile),
 # requirements-dev.lock for this host's venv (Python 3.11 and newer).
-IMAGE_PYTHON = $(shell sed -n 's/.*python3=\([0-9][0-9]*\.[0-9][0-9]*\)\..*/\1/p' containers/lab.Dockerfile | head -n 1)
 lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 	$(VENV)/bin/pip install -q uv==0.9.30
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --universal \
-	    --python-version $(IMAGE_PYTHON) --generate-hashes -o requirements.lock
+	    --python-version "$$(containers/image-python)" --generate-hashes -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
 	    --python-version 3.11 --generate-hashes -o requirements-dev.lock
 	sed -i "s/lock-sha256=\"[0-9a-f]*\"/lock-sha256=\"$$(sha256sum requirements.lock | cut -c1-64)\"/" \

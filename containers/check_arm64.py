@@ -38,10 +38,9 @@ def debian_suites() -> dict[str, list[str]]:
 
 
 def image_python() -> str:
-    """major.minor of the image's Python, from its pin in containers/lab.Dockerfile."""
-    found = re.search(r"python3=(\d+\.\d+)\.", (ROOT / "containers/lab.Dockerfile").read_text())
-    assert found, "no python3= pin in containers/lab.Dockerfile"
-    return found.group(1)
+    """major.minor of the image's Python (containers/image-python)."""
+    return subprocess.run([str(ROOT / "containers" / "image-python")], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def debian_pins() -> dict[str, str]:

@@ -6,16 +6,16 @@
 set -eu
 lock=${1:-requirements.lock}
 dest=${2:-wheelhouse}
-arch=${WHEEL_ARCH:-$(docker info --format '{{.Architecture}}' 2>/dev/null || uname -m)}
+# The engine's CPU (Docker Desktop on a Mac may differ from uname), else this machine's.
+# A docker info that fails still prints an empty line: use it only when it answers.
+arch=${WHEEL_ARCH:-}
+[ -n "$arch" ] || arch=$(docker info --format '{{.Architecture}}' 2>/dev/null) || arch=$(uname -m)
 case "$arch" in
     x86_64|amd64) arch=x86_64 ;;
     aarch64|arm64) arch=aarch64 ;;
     *) echo "error: no wheels for CPU '$arch'; set WHEEL_ARCH to x86_64 or aarch64" >&2; exit 1 ;;
 esac
-# The image's Python (major.minor), from its pin in containers/lab.Dockerfile.
-here=$(dirname "$0")
-python=$(sed -n 's/.*python3=\([0-9][0-9]*\.[0-9][0-9]*\)\..*/\1/p' "$here/lab.Dockerfile" | head -n 1)
-[ -n "$python" ] || { echo "error: no python3= pin found in $here/lab.Dockerfile" >&2; exit 1; }
+python=$("$(dirname "$0")/image-python")
 # The lock's hash by python3 (macOS has no sha256sum).
 digest=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])' "$lock")
 stamp="$dest/.stamp-cp$python-$arch-$digest"
