@@ -41,10 +41,7 @@ _clear = _err_clear_error()
 METHODS = ("recv", "recv_into", "read", "send", "sendall", "write", "do_handshake", "unwrap")
 
 
-def _clearing(method):
-    clear = _clear
-    assert clear is not None
-
+def _clearing(method, clear: Callable[[], None]):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         clear()
@@ -61,7 +58,7 @@ def install() -> bool:
     for name in METHODS:
         method = getattr(ssl.SSLSocket, name)
         if not getattr(method, "_clears_openssl_queue", False):
-            setattr(ssl.SSLSocket, name, _clearing(method))
+            setattr(ssl.SSLSocket, name, _clearing(method, _clear))
     return True
 
 
