@@ -3,13 +3,16 @@ Debian pins keep building when the archive drops a pinned version."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT, image
+
+sys.path.insert(0, str(ROOT / "containers"))
+from check_arm64 import debian_pins  # noqa: E402  (the Dockerfiles' Debian pins)
 
 BASE = subprocess.run(["awk", "/^FROM/ {print $2; exit}", str(ROOT / "containers" / "lab.Dockerfile")],
                       capture_output=True, text=True).stdout.strip()
@@ -30,7 +33,7 @@ def apt_install(*specs: str) -> subprocess.CompletedProcess:
 
 
 # The release of procps the slurm image pins (e.g. 2:4.0.4 of procps=2:4.0.4-9).
-PROCPS = re.search(r"procps=(\S+)-[^-\s]+\s", (ROOT / "containers" / "Dockerfile").read_text()).group(1)
+PROCPS = debian_pins()["procps"].rsplit("-", 1)[0]
 
 
 def test_a_pinned_version_gone_from_the_archive_falls_back_within_its_release():

@@ -57,14 +57,15 @@ def site(cluster, tmp_path_factory):
     return {"binds": binds, "mounts": mounts, "login": login}
 
 
-def apptainer_like(cluster, site, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def apptainer_like(cluster, site, *command: str, timeout: float = 300,
+                   image: str = LAB_IMAGE) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--user", f"{FOLDER_OWNER}:{FOLDER_OWNER}",
          "--network", f"{PROJECT}_default", "--volumes-from", site["login"], *site["mounts"],
          "-e", "HOME=/home/learner", "-w", "/home/learner", "-e", "APPTAINER_CONTAINER=/images/lab.sif",
          "-e", "PATH=/opt/site-slurm/bin:/opt/lab/venv/bin:/usr/local/bin:/usr/bin:/bin",
          "-e", "LAB_SITE=compose", "-e", "DASK_LAB__APPTAINER__COMMAND=/home/learner/apptainer",
-         "--entrypoint", command[0], LAB_IMAGE, *command[1:]],  # apptainer exec runs the command itself
+         "--entrypoint", command[0], image, *command[1:]],  # apptainer exec runs the command itself
         capture_output=True, text=True, timeout=timeout)
 
 
@@ -118,11 +119,7 @@ def test_a_client_newer_than_the_images_glibc_fails_and_lab_says_why(cluster, si
     made = subprocess.run([str(ROOT / "containers" / "base-image.sh"), OLDER_GLIBC_IMAGE],
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stdout + made.stderr
-    done = subprocess.run(
-        ["docker", "run", "--rm", "--read-only", "--user", f"{FOLDER_OWNER}:{FOLDER_OWNER}",
-         "--network", f"{PROJECT}_default", "--volumes-from", site["login"], *site["mounts"],
-         "--entrypoint", "/opt/site-slurm/bin/squeue", OLDER_GLIBC_IMAGE],
-        capture_output=True, text=True, timeout=60)
+    done = apptainer_like(cluster, site, "/opt/site-slurm/bin/squeue", timeout=60, image=OLDER_GLIBC_IMAGE)
     assert done.returncode != 0 and re.search(r"GLIBC_2\.\d+' not found", done.stderr), done.stderr
     assert slurm.diagnose(done.stderr).startswith("missing a glibc at least as new as the host's")
     # The same bound client in the lab image (glibc 2.41) works: the rest of this file.
