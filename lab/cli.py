@@ -14,14 +14,13 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, apptainer, checks, config, slurm
-from .errors import LabError
-from .study import KERNELS, SCHEDULERS
-
-BACKENDS = ("auto", "slurm", "local")
-SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
+from . import __version__, apptainer, checks, config, slurm, spec
+from .errors import BadInput, LabError
+from .graph import KERNELS, SCHEDULERS
+from .spec import BACKENDS, SLURM_FLAGS
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,23 +64,21 @@ def build_parser() -> Parser:
     study = sub.add_parser("study", help="sweep schedulers, kernels and workers; save, tabulate, plot",
                            description="Run the study for every scheduler x kernel x worker count, "
                            "and write results/<run-id>/ (CSV, JSON, Markdown, PNG).")
-    study.add_argument("--workers", "-n", nargs="+", default=["1", "2", "4", "8"],
-                       help="worker counts (default: 1 2 4 8)")
+    study.add_argument("--workers", "-n", nargs="+", help="worker counts (default: lab.study.workers, 1 2 4 8)")
     study.add_argument("--schedulers", nargs="+", metavar="S",
                        help=f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)")
-    study.add_argument("--kernels", nargs="+", metavar="K", default=["python", "numpy"],
-                       help=f"of {', '.join(KERNELS)} (default: both)")
-    study.add_argument("--repeat", default="3",
-                       help="time each point N times on the same workers; the table shows the median "
-                            "and its range (default: 3)")
+    study.add_argument("--kernels", nargs="+", metavar="K",
+                       help=f"of {', '.join(KERNELS)} (default: lab.study.kernels, both)")
+    study.add_argument("--repeat", help="time each point N times on the same workers; the table shows the "
+                       "median and its range (default: lab.study.repeat, 3)")
     prep = sub.add_parser("prep", help="the lesson's output blocks from this cluster, as Markdown",
                           description="Regenerate the lesson's output blocks on this cluster: the "
                           "worker job script, squeue (PD, then R), compute times, seff for the GIL "
                           "episode; one Markdown snippet per block in results/lesson-<id>/.")
-    prep.add_argument("--workers", "-n", nargs="+", default=["1", "2", "4", "8"],
-                      help="worker counts for the compute-time table (default: 1 2 4 8)")
-    prep.add_argument("--gil-cpus", nargs="+", default=["1", "2", "4"],
-                      help="CPUs of the GIL episode's jobs (default: 1 2 4)")
+    prep.add_argument("--workers", "-n", nargs="+",
+                      help="worker counts for the compute-time table (default: lab.prep.workers, 1 2 4 8)")
+    prep.add_argument("--gil-cpus", nargs="+", help="CPUs of the GIL episode's jobs (default: lab.prep.gil-cpus, "
+                      "1 2 4)")
     for sweep in (study, prep):
         sweep.add_argument("--size", help="numbers each part sums (default: lab.size)")
         sweep.add_argument("--parts", help="independent parts (default: lab.parts)")
@@ -120,31 +117,16 @@ def build_parser() -> Parser:
     return parser
 
 
-def _settings(args) -> dict:
-    """Every input of a run, flags over dask config, checked before anything starts."""
-    pick = lambda flag, key: config.lab(key) if flag is None else flag  # noqa: E731
-    workers: int | list[int]
-    if isinstance(args.workers, list):
-        workers = [checks.whole_number("--workers", w, 1, 512) for w in args.workers]
-    else:
-        workers = checks.whole_number("--workers", pick(args.workers, "workers"), 1, 512)
-    settings = {
-        "workers": workers,
-        "size": checks.whole_number("--size", pick(args.size, "size"), 1, 10**10),
-        "parts": checks.whole_number("--parts", pick(args.parts, "parts"), 1, 10_000),
-        "timeout": checks.seconds("--worker-timeout", pick(args.worker_timeout, "worker-timeout")),
-        "backend": getattr(args, "backend", None) or config.lab("backend"),
-    }
-    if settings["backend"] not in BACKENDS:
-        raise checks.BadInput(f"lab.backend must be one of {', '.join(BACKENDS)} "
-                              f"(got {settings['backend']!r})")
-    if getattr(args, "json", None):
-        folder = Path(args.json).resolve().parent
+def _json_target(path: str | None) -> None:
+    """--json FILE: refused before anything runs when its folder is not writable."""
+    if path:
+        folder = Path(path).resolve().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise checks.BadInput(f"--json: cannot write into {folder}; choose a writable folder")
-    if hasattr(args, "results"):
-        settings["results"] = _writable_folder("--results", args.results or config.lab("results"))
-    return settings
+            raise BadInput(f"--json: cannot write into {folder}; choose a writable folder")
+
+
+def _slurm_flags(args) -> dict:
+    return {name: getattr(args, name) for name in SLURM_FLAGS}
 
 
 def _writable_folder(name: str, value: str) -> Path:
@@ -154,22 +136,8 @@ def _writable_folder(name: str, value: str) -> Path:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise checks.BadInput(f"{name}: cannot write into {path}; choose a writable folder")
+        raise BadInput(f"{name}: cannot write into {path}; choose a writable folder")
     return path
-
-
-def _slurm_options(args) -> dict:
-    options = {}
-    for name in SLURM_FLAGS:
-        value = getattr(args, name)
-        options[name] = config.slurm(name) if value is None else value
-    options["cores"] = checks.whole_number("--cores", options["cores"], 1, 1024)
-    options["memory"] = checks.memory("--memory", options["memory"])
-    options["walltime"] = checks.walltime("--walltime", options["walltime"])
-    sif = apptainer.image()
-    if sif and not options.get("python"):
-        options["python"] = apptainer.worker_python(sif)  # workers in the same image
-    return {key: value for key, value in options.items() if value not in (None, "")}
 
 
 def write_json(path: str, data: dict) -> None:
@@ -179,31 +147,36 @@ def write_json(path: str, data: dict) -> None:
     write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
 
 
-def cmd_run(args) -> int:
-    settings = _settings(args)
-    if args.runner:
-        return run_as_rank(args, settings)
-    backend = settings["backend"]
+def _run_backend(flag) -> str:
+    """`lab run`'s scheduler: local or slurm (auto: slurm when sbatch answers)."""
+    backend = spec.backend(flag)
     if backend != "local":
         # Only where there is no Slurm client at all, and not inside Apptainer
         # (where one is meant to be bound in), may auto run on this machine.
         problem = slurm.client_problem()
         if problem:
-            raise checks.BadInput(f"the Slurm client does not work here: {problem}")
+            raise BadInput(f"the Slurm client does not work here: {problem}")
         if problem == "" and (backend == "slurm" or apptainer.image()):
             where = apptainer.missing_client_hint() if apptainer.image() else \
                 "run inside the cluster (make run)"
-            raise checks.BadInput(f"no Slurm client here (sbatch); {where}; or use --backend local "
-                                  f"to run on this machine")
+            raise BadInput(f"no Slurm client here (sbatch); {where}; or use --backend local "
+                           f"to run on this machine")
         backend = "slurm" if problem is None else "local"
-    options = _slurm_options(args) if backend == "slurm" else {}
+    return backend
 
-    from .runner import run_study
 
-    result = run_study(backend, settings["workers"], settings["size"], settings["parts"],
-                       slurm_options=options, timeout=settings["timeout"],
-                       say=lambda text: print(text, flush=True),
-                       show_job_script=args.show_job_script)
+def cmd_run(args) -> int:
+    _json_target(args.json)
+    if args.runner:
+        return run_as_rank(args)
+    base = spec.resolve("local", workers_flag=args.workers, size=args.size, parts=args.parts,
+                        timeout=args.worker_timeout)  # every input checked before the backend is
+    scheduler = _run_backend(args.backend)
+    options = spec.slurm_options(_slurm_flags(args)) if scheduler == "slurm" else {}
+    from .run import run
+
+    result = run(replace(base, scheduler=scheduler, slurm=options), say=lambda text: print(text, flush=True),
+                 show_job_script=args.show_job_script)
     return report(args, result)
 
 
@@ -224,37 +197,36 @@ def report(args, result) -> int:
     return 0
 
 
-def run_as_rank(args, settings: dict) -> int:
+def run_as_rank(args) -> int:
     """`lab run --runner`: one rank of a job mode run (see lab/job.py)."""
     if "SLURM_PROCID" not in os.environ:
-        raise checks.BadInput("--runner is for the ranks of one srun; `lab job` writes such a job")
+        raise BadInput("--runner is for the ranks of one srun; `lab job` writes such a job")
     from .job import run_ranks
 
-    result = run_ranks(settings["size"], settings["parts"], say=lambda text: print(text, flush=True))
+    ranks = spec.resolve("slurm", size=args.size, parts=args.parts)
+    result = run_ranks(ranks.size, ranks.parts, say=lambda text: print(text, flush=True))
     return 0 if result is None else report(args, result)  # None: the scheduler or a worker
 
 
 def cmd_job(args) -> int:
     from .job import job_script
 
-    workers = checks.whole_number("--workers", args.workers or config.lab("workers"), 1, 512)
-    size = checks.whole_number("--size", args.size or config.lab("size"), 1, 10**10)
-    parts = checks.whole_number("--parts", args.parts or config.lab("parts"), 1, 10_000)
+    ranks = spec.resolve("slurm", workers_flag=args.workers, size=args.size, parts=args.parts)
     options = {"memory": checks.memory("--memory", args.memory),
                "walltime": checks.walltime("--walltime", args.walltime),
                "queue": args.queue or config.slurm("queue"), "account": args.account or config.slurm("account")}
     results = _writable_folder("--results", args.results or config.lab("results"))
     if args.sif and not Path(args.sif).is_file():
-        raise checks.BadInput(f"--sif: no image at {args.sif}; build it with make sif")
+        raise BadInput(f"--sif: no image at {args.sif}; build it with make sif")
     # Every rank in an image: --sif, else the one lab runs in, if any.
     sif = str(Path(args.sif).resolve()) if args.sif else apptainer.image()
-    script = job_script(workers, size, parts, options, results, sif)
+    script = job_script(ranks.workers, ranks.size, ranks.parts, options, results, sif)
     if not args.submit:
         print(script, end="")
         return 0
     problem = slurm.client_problem()
     if problem is not None:
-        raise checks.BadInput(f"--submit needs sbatch: {problem or 'there is none here'}; print the job "
+        raise BadInput(f"--submit needs sbatch: {problem or 'there is none here'}; print the job "
                               f"(leave out --submit) and submit it with the host's sbatch")
     flags = ["--parsable", *(["--wait"] if args.wait else [])]
     job = slurm.run("sbatch", *flags, timeout=24 * 3600 if args.wait else 30, stdin=script).strip()
@@ -270,35 +242,40 @@ def cmd_job(args) -> int:
 
 
 def cmd_study(args) -> int:
-    settings = _settings(args)
+    counts = spec.worker_counts(args.workers, "study.workers")
+    base = spec.resolve("local", workers_flag=counts[0], size=args.size, parts=args.parts,
+                        timeout=args.worker_timeout,
+                        repeats=checks.whole_number("--repeat", args.repeat or config.lab("study.repeat"), 1, 100))
+    results = _writable_folder("--results", args.results or config.lab("results"))
     available = slurm.available()
     schedulers = args.schedulers or [s for s in SCHEDULERS if s != "slurm" or available]
-    for name, values, known in (("--schedulers", schedulers, SCHEDULERS),
-                                ("--kernels", args.kernels, KERNELS)):
+    kernels = args.kernels or list(config.lab("study.kernels"))
+    for name, values, known in (("--schedulers", schedulers, SCHEDULERS), ("--kernels", kernels, KERNELS)):
         unknown = [v for v in values if v not in known]
         if unknown:
-            raise checks.BadInput(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+            raise BadInput(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     if "slurm" in schedulers and not available:
-        raise checks.BadInput("--schedulers slurm: no SLURM controller answers here; leave it out, "
-                              "or run inside the cluster (make study)")
-    options = _slurm_options(args) if "slurm" in schedulers else {}
+        raise BadInput("--schedulers slurm: no SLURM controller answers here; leave it out, "
+                       "or run inside the cluster (make study)")
+    if "slurm" in schedulers:
+        base = replace(base, slurm=spec.slurm_options(_slurm_flags(args)))
     from .sweep import run_sweep
 
-    repeat = checks.whole_number("--repeat", args.repeat, 1, 100)
-    run_sweep(schedulers, args.kernels, settings["workers"], settings["size"], settings["parts"],
-              options, settings["timeout"], settings["results"], repeat=repeat)
+    run_sweep(spec.sweep(base, schedulers, kernels, counts), results)
     return 0
 
 
 def cmd_prep(args) -> int:
-    settings = _settings(args)
-    gil = [checks.whole_number("--gil-cpus", c, 1, 64) for c in args.gil_cpus]
+    counts = spec.worker_counts(args.workers, "prep.workers")
+    gil = spec.worker_counts(args.gil_cpus, "prep.gil-cpus", name="--gil-cpus", high=64)
+    base = spec.resolve("slurm", workers_flag=counts[0], size=args.size, parts=args.parts,
+                        timeout=args.worker_timeout)
+    results = _writable_folder("--results", args.results or config.lab("results"))
     if not slurm.available():
-        raise checks.BadInput("lab prep needs SLURM: run it on the cluster (make lesson)")
+        raise BadInput("lab prep needs SLURM: run it on the cluster (make lesson)")
     from .prep import prep
 
-    prep(settings["workers"], gil, settings["size"], settings["parts"], _slurm_options(args),
-         settings["timeout"], settings["results"])
+    prep(replace(base, slurm=spec.slurm_options(_slurm_flags(args))), counts, gil, results)
     return 0
 
 
@@ -306,7 +283,7 @@ def cmd_doctor(args) -> int:
     from .doctor import run_checks
 
     timeout = checks.seconds("--worker-timeout", args.worker_timeout or config.lab("worker-timeout"))
-    options = _slurm_options(args) if slurm.available() else {}
+    options = spec.slurm_options(_slurm_flags(args)) if slurm.available() else {}
     return 0 if run_checks(options, timeout, site=args.site, say=print) else 1
 
 

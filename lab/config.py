@@ -15,15 +15,11 @@ import dask.config
 import dask_jobqueue  # noqa: F401
 import yaml
 
-from .errors import BadInput
+from .errors import UnknownSite
 
 DEFAULTS_FILE = Path(__file__).with_name("lab.yaml")
 SITES_DIR = Path(__file__).with_name("sites")
 dask.config.update_defaults(yaml.safe_load(DEFAULTS_FILE.read_text()))
-
-
-class UnknownSite(BadInput):
-    """A --site / LAB_SITE that names no shipped profile and no YAML file."""
 
 
 def sites() -> list[str]:

@@ -10,7 +10,7 @@ import time
 from dask.utils import parse_bytes
 
 from . import apptainer, slurm
-from .errors import LabError
+from .errors import LabError, SlurmError
 
 
 class Failed(Exception):
@@ -55,7 +55,7 @@ def check_account(options: dict) -> str:
     user = getpass.getuser()
     try:
         out = slurm.run("sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=account")
-    except slurm.SlurmError as err:
+    except SlurmError as err:
         raise Failed(f"cannot read accounts: {err}", "ask your site which account to use "
                      "and set jobqueue.slurm.account") from None
     accounts = sorted(set(out.split()))
@@ -101,17 +101,17 @@ def check_munge(options: dict) -> str:
 
 
 def check_worker(options: dict, timeout: float) -> str:
-    from .runner import run_study
+    from .run import run
+    from .spec import RunSpec
 
     notes: list[str] = []
-    result = run_study("slurm", 1, 1000, 1, slurm_options=options, timeout=timeout,
-                       say=notes.append)
+    result = run(RunSpec("slurm", workers=1, size=1000, parts=1, timeout=timeout, slurm=options), say=notes.append)
     if result.workers_connected < 1 or not result.correct:
         raise Failed(f"no worker job connected within {timeout:g}s ({'; '.join(notes)})",
                      "check jobqueue.slurm.interface (a network the login and compute nodes "
                      "share) and the worker job's log")
     worker = result.workers[0]
-    return (f"a worker job ({worker['job']} on {worker['node']}) started and connected "
+    return (f"a worker job ({worker.job} on {worker.node}) started and connected "
             f"in {result.startup_seconds:.1f}s")
 
 

@@ -59,8 +59,9 @@ def run_ranks(size: int, parts: int, say=print):
     from dask.distributed import Client
     from dask_jobqueue.slurm import SLURMRunner
 
-    from .runner import RunResult, _where, cores_available
-    from .study import build_graph, expected_sum
+    from .graph import build_graph, expected_sum
+    from .run import RunResult
+    from .workers import Placement, cores_available, where
 
     rank = int(os.environ.get("SLURM_PROCID", "-1"))
     wall_start = time.monotonic()
@@ -76,18 +77,18 @@ def run_ranks(size: int, parts: int, say=print):
         start = time.monotonic()
         client.wait_for_workers(runner.n_workers, timeout=float(config.lab("worker-timeout")))
         startup = time.monotonic() - start
-        where = client.run(_where)
-        say(f"computing {parts} parts of {size} on {len(where)} workers (job {os.environ['SLURM_JOB_ID']}, "
+        placed = [Placement(**fields) for fields in client.run(where).values()]
+        say(f"computing {parts} parts of {size} on {len(placed)} workers (job {os.environ['SLURM_JOB_ID']}, "
             f"client on {socket.gethostname()}) ...")
         compute_start = time.monotonic()
         total = client.compute(build_graph(size, parts)).result()
         compute = time.monotonic() - compute_start
     expected = expected_sum(size, parts)
     return RunResult(
-        backend="runner", workers_requested=runner.n_workers, workers_connected=len(where),
+        backend="runner", workers_requested=runner.n_workers, workers_connected=len(placed),
         size=size, parts=parts, total=total, expected=expected, correct=total == expected,
         compute_seconds=compute, startup_seconds=startup, wall_seconds=time.monotonic() - wall_start,
-        workers=sorted(where.values(), key=lambda w: (w["node"], w["job"])),
+        workers=sorted(placed, key=lambda w: (w.node, w.job)),
         job_ids=[os.environ["SLURM_JOB_ID"]], phases={"wait_for_workers": startup, "compute": compute},
-        cores_available=cores_available(list(where.values())),
+        cores_available=cores_available(placed),
     )

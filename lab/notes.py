@@ -10,49 +10,46 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .results import Row
+
 # A speedup the lesson calls one: clearly above 1, beyond noise.
 SPEEDS_UP = 1.3
 
 
-def span(row: dict) -> tuple[float, float]:
-    """A row's fastest and slowest compute time (one sample: both the same)."""
-    return row.get("compute_min", row["compute_seconds"]), row.get("compute_max", row["compute_seconds"])
-
-
-def differ(a: dict, b: dict) -> bool:
-    (a_low, a_high), (b_low, b_high) = span(a), span(b)
+def differ(a: Row, b: Row) -> bool:
+    (a_low, a_high), (b_low, b_high) = a.span, b.span
     return a_high < b_low or b_high < a_low
 
 
-def timing(row: dict) -> str:
+def timing(row: Row) -> str:
     """'2.95 s (2.90-3.10)' or '2.95 s'."""
-    low, high = span(row)
-    return f"{row['compute_seconds']:.2f} s" + (f" ({low:.2f}-{high:.2f})" if high > low else "")
+    low, high = row.span
+    return f"{row.compute_seconds:.2f} s" + (f" ({low:.2f}-{high:.2f})" if high > low else "")
 
 
-def notes(rows: list[dict]) -> list[str]:
+def notes(rows: list[Row]) -> list[str]:
     said: list[str] = []
-    series: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
+    series: dict[tuple[str, str], dict[int, Row]] = defaultdict(dict)
     for row in rows:
-        series[(row["scheduler"], row["kernel"])][row["workers_requested"]] = row
+        series[(row.scheduler, row.kernel)][row.workers_requested] = row
 
     for row in rows:
-        if not row["correct"]:
-            said.append(f"WRONG SUM with {row['scheduler']}/{row['kernel']} at "
-                        f"{row['workers_requested']} workers: an overflow or a lost part")
+        if not row.correct:
+            said.append(f"WRONG SUM with {row.scheduler}/{row.kernel} at "
+                        f"{row.workers_requested} workers: an overflow or a lost part")
 
-    def best(scheduler: str, kernel: str) -> tuple[float, dict, dict] | None:
+    def best(scheduler: str, kernel: str) -> tuple[float, Row, Row] | None:
         """The best speedup over 1 worker, its row, and the 1-worker row; None
         without a 1-worker row and another to compare with."""
         by_workers = series.get((scheduler, kernel), {})
-        points = [(r["speedup"] or 0, w) for w, r in by_workers.items() if w > 1]
+        points = [(r.speedup or 0, w) for w, r in by_workers.items() if w > 1]
         if 1 not in by_workers or not points:
             return None
         speedup, at = max(points)
         return speedup, by_workers[at], by_workers[1]
 
-    def numbers(speedup: float, row: dict, one: dict) -> str:
-        return (f"{speedup:.2f}x at {row['workers_requested']} workers: {timing(row)} against "
+    def numbers(speedup: float, row: Row, one: Row) -> str:
+        return (f"{speedup:.2f}x at {row.workers_requested} workers: {timing(row)} against "
                 f"{timing(one)} at 1")
 
     # 1. The GIL.
@@ -85,10 +82,10 @@ def notes(rows: list[dict]) -> list[str]:
     # 3. Parts bound the speedup, said once for every series it shows in.
     capped = defaultdict(list)
     for (scheduler, kernel), by_workers in sorted(series.items()):
-        parts = next(iter(by_workers.values()))["parts"]
+        parts = next(iter(by_workers.values())).parts
         at_parts = by_workers.get(parts)
         more = [w for w in sorted(by_workers) if w > parts]
-        if at_parts and more and not any(by_workers[w]["compute_seconds"] < 0.9 * at_parts["compute_seconds"]
+        if at_parts and more and not any(by_workers[w].compute_seconds < 0.9 * at_parts.compute_seconds
                                          for w in more):
             capped[parts].append(f"{scheduler}/{kernel}")
     for parts, names in sorted(capped.items()):
@@ -96,25 +93,25 @@ def notes(rows: list[dict]) -> list[str]:
                     f"({', '.join(names)})")
 
     # 4. Cores bound it.
-    cores = max((r["cores_available"] for r in rows if r["cores_available"]), default=0)
-    if cores and any(r["workers_requested"] > cores for r in rows):
+    cores = max((r.cores_available for r in rows if r.cores_available), default=0)
+    if cores and any(r.workers_requested > cores for r in rows):
         said.append(f"only {cores} CPU cores here: speedup cannot pass {cores} on this machine, "
                     "and more workers than cores share them")
 
     # 5. What SLURM costs over local workers.
-    local = {(r["kernel"], r["workers_requested"]): r for r in rows if r["scheduler"] == "local"}
+    local = {(r.kernel, r.workers_requested): r for r in rows if r.scheduler == "local"}
     same = []
     for row in rows:
-        twin = local.get((row["kernel"], row["workers_requested"]))
-        if row["scheduler"] != "slurm" or not twin or twin["compute_seconds"] <= 0:
+        twin = local.get((row.kernel, row.workers_requested))
+        if row.scheduler != "slurm" or not twin or twin.compute_seconds <= 0:
             continue
         if differ(row, twin):
-            ratio = row["compute_seconds"] / twin["compute_seconds"]
+            ratio = row.compute_seconds / twin.compute_seconds
             said.append(f"SLURM workers took {ratio:.2f}x the compute time of local workers "
-                        f"at {row['workers_requested']} workers ({row['kernel']}): {timing(row)} against "
+                        f"at {row.workers_requested} workers ({row.kernel}): {timing(row)} against "
                         f"{timing(twin)}")
         else:
-            same.append(f"{row['workers_requested']} ({row['kernel']})")
+            same.append(f"{row.workers_requested} ({row.kernel})")
     if same:
         said.append("SLURM and local workers took the same compute time within the spread of the "
                     f"repeats at {', '.join(same)} workers")

@@ -11,36 +11,37 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .study import KERNELS, SCHEDULERS  # noqa: E402
+from .graph import KERNELS, SCHEDULERS  # noqa: E402
+from .results import Row  # noqa: E402
 
 # One colour per scheduler in every panel, so one legend serves them all.
 COLOURS = {name: f"C{number}" for number, name in enumerate(SCHEDULERS)}
 
 
-def plot(rows: list[dict], path: Path):
+def plot(rows: list[Row], path: Path):
     """Write the PNG and return the (closed) figure, for tests to inspect.
     Axes: a row of compute-time panels, then a row of speedup panels, one
     column per kernel."""
-    kernels = [k for k in KERNELS if any(r["kernel"] == k for r in rows)] or ["python"]  # the lesson's order
+    kernels = [k for k in KERNELS if any(r.kernel == k for r in rows)] or ["python"]  # the lesson's order
     fig, axes = plt.subplots(2, len(kernels), figsize=(5.5 * len(kernels), 8), squeeze=False)
-    all_workers = sorted({r["workers_requested"] for r in rows})
-    parts = max((r["parts"] for r in rows), default=0)
-    cores = max((r["cores_available"] for r in rows), default=0) or max(all_workers, default=0)
+    all_workers = sorted({r.workers_requested for r in rows})
+    parts = max((r.parts for r in rows), default=0)
+    cores = max((r.cores_available for r in rows), default=0) or max(all_workers, default=0)
     for column, kernel in enumerate(kernels):
         time_ax, speed_ax = axes[0][column], axes[1][column]
         series = defaultdict(list)
         for row in rows:
-            if row["correct"] and row["kernel"] == kernel:
-                series[row["scheduler"]].append(row)
+            if row.correct and row.kernel == kernel:
+                series[row.scheduler].append(row)
         for scheduler, points in sorted(series.items(), key=lambda item: SCHEDULERS.index(item[0])):
-            points.sort(key=lambda r: r["workers_requested"])
-            workers = [r["workers_requested"] for r in points]
-            seconds = [r["compute_seconds"] for r in points]
-            below = [s - r.get("compute_min", s) for s, r in zip(seconds, points, strict=True)]
-            above = [r.get("compute_max", s) - s for s, r in zip(seconds, points, strict=True)]
+            points.sort(key=lambda r: r.workers_requested)
+            workers = [r.workers_requested for r in points]
+            seconds = [r.compute_seconds for r in points]
+            below = [s - r.span[0] for s, r in zip(seconds, points, strict=True)]
+            above = [r.span[1] - s for s, r in zip(seconds, points, strict=True)]
             time_ax.errorbar(workers, seconds, yerr=[below, above], marker="o", capsize=3, label=scheduler,
                              color=COLOURS[scheduler])
-            speedups = [(r["workers_requested"], r["speedup"]) for r in points if r["speedup"]]
+            speedups = [(r.workers_requested, r.speedup) for r in points if r.speedup]
             if speedups:
                 speed_ax.plot(*zip(*speedups, strict=True), marker="o", label=scheduler, color=COLOURS[scheduler])
         if all_workers:

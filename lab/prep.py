@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import results, slurm
-from .runner import open_cluster, run_study
-from .study import check_sum
+from .graph import check_sum
+from .run import run
+from .spec import RunSpec
+from .workers import SlurmWorkers
 
 
 def snippet(title: str, command: str | None, output: str) -> str:
@@ -17,13 +20,11 @@ def snippet(title: str, command: str | None, output: str) -> str:
     return f"<!-- {title}: made by `lab prep` on {time.strftime('%Y-%m-%d')} -->\n{shell}```\n{output.rstrip()}\n```\n"
 
 
-def squeue_snapshots(options: dict, timeout: float) -> tuple[str, str, str]:
+def squeue_snapshots(spec: RunSpec) -> tuple[str, str, str]:
     """The job script, then squeue while the worker starts (PD), then running (R)."""
-    from dask.distributed import Client
-
-    with open_cluster("slurm", options) as cluster, Client(cluster) as client:
-        script = cluster.job_script()
-        cluster.scale(1)
+    with SlurmWorkers(replace(spec, workers=1)) as workers:
+        script = workers.job_script()
+        workers.scale(1)
         user = slurm.run("whoami").strip()
         deadline = time.monotonic() + 10
         pending = ""
@@ -31,7 +32,7 @@ def squeue_snapshots(options: dict, timeout: float) -> tuple[str, str, str]:
             out = slurm.run("squeue", "-u", user)
             pending = out if len(out.splitlines()) > 1 else ""
             time.sleep(0.5)  # a site's controller serves hundreds of users: ask gently
-        client.wait_for_workers(1, timeout=timeout)
+        workers.client.wait_for_workers(1, timeout=spec.timeout)
         running = slurm.run("squeue", "-u", user)
     return script, pending, running
 
@@ -42,7 +43,7 @@ def gil_job(cpus: int, size: int, parts: int, folder: Path, python: str = "pytho
     Returns the job id, what it printed, and its seff report."""
     from .seff import efficiency, format_report, query
 
-    code = (f"import time, dask; from lab.study import build_graph; g = build_graph({size}, {parts}); "
+    code = (f"import time, dask; from lab.graph import build_graph; g = build_graph({size}, {parts}); "
             f"t = time.time(); g.compute(scheduler='threads', num_workers={cpus}); "
             "print('Compute time: %.2fs' % (time.time() - t))")
     output = folder / f".gil-{cpus}cpu.out"
@@ -90,13 +91,14 @@ def compare_with_lesson(seconds: dict[int, float], parts: int, cores: int, queue
     return "\n".join(lines) + "\n\n" + "; ".join(expect) + ".\n"
 
 
-def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, options: dict,
-         timeout: float, results_dir: Path, say=print) -> Path:
+def prep(spec: RunSpec, worker_counts: list[int], gil_cpus: list[int], results_dir: Path, say=print) -> Path:
+    """The lesson's blocks for `spec` (a slurm run) at each of worker_counts,
+    and its GIL episode in jobs of each of gil_cpus CPUs."""
     out = results.new_run_dir(results_dir, prefix="lesson-")
     write = lambda name, text: results.write_atomic(out / name, text)  # noqa: E731
 
     say("job script and squeue (PD, then R) ...")
-    script, pending, running = squeue_snapshots(options, timeout)
+    script, pending, running = squeue_snapshots(spec)
     write("job-script.md", snippet("print(cluster.job_script())", None, script))
     if pending:
         write("squeue-pending.md", snippet("worker job queued", "squeue", pending))
@@ -106,18 +108,17 @@ def prep(worker_counts: list[int], gil_cpus: list[int], size: int, parts: int, o
     cores, queue_wait = 0, 0.0
     for workers in worker_counts:
         say(f"compute time with {workers} worker(s) ...")
-        result = run_study("slurm", workers, size, parts, slurm_options=options, timeout=timeout,
-                           say=lambda text: print(f"  {text}", file=sys.stderr))
-        check_sum(result.total, size, parts)  # WrongSum: one line, exit 1
+        result = run(replace(spec, workers=workers), say=lambda text: print(f"  {text}", file=sys.stderr))
+        check_sum(result.total, spec.size, spec.parts)  # WrongSum: one line, exit 1
         seconds[workers] = result.compute_seconds
         cores = max(cores, result.cores_available)
         queue_wait = max(queue_wait, result.phases.get("wait_for_workers", 0.0))
     write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')}, "
-          f"{parts} parts of {size} -->\n" + compare_with_lesson(seconds, parts, cores, queue_wait))
+          f"{spec.parts} parts of {spec.size} -->\n" + compare_with_lesson(seconds, spec.parts, cores, queue_wait))
 
     for cpus in gil_cpus:
         say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")
-        job, printed, report = gil_job(cpus, size, parts, out, options.get("python") or "python")
+        job, printed, report = gil_job(cpus, spec.size, spec.parts, out, spec.slurm.get("python") or "python")
         write(f"gil-{cpus}cpu.md", snippet(f"GIL episode, threaded scheduler, {cpus} CPU(s)",
                                            f"srun --cpus-per-task={cpus} python compute.py", printed))
         write(f"seff-{cpus}cpu.md", snippet(f"GIL episode, {cpus} CPU(s)", f"seff {job}", report))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .runner import RunResult
+from .run import RunResult
 
 
 def banner(char: str, width: int) -> str:
@@ -18,9 +18,9 @@ def format_run(result: RunResult) -> str:
     if result.workers:
         lines.append(f"  {'worker':<7}{'node':<16}{'slurm job':<11}user")
         for number, worker in enumerate(result.workers, 1):
-            lines.append(f"  {number:<7}{worker['node']:<16}{worker['job'] or '-':<11}{worker['user']}")
+            lines.append(f"  {number:<7}{worker.node:<16}{worker.job or '-':<11}{worker.user}")
     if result.workers_lost:
-        lost = ", ".join(f"{w['node']} (job {w['job'] or '-'})" for w in result.workers_lost)
+        lost = ", ".join(f"{w.node} (job {w.job or '-'})" for w in result.workers_lost)
         lines.append(f"workers lost during the compute: {len(result.workers_lost)}: {lost}")
     verdict = "correct" if result.correct else f"WRONG, expected {result.expected}"
     lines += [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from . import slurm
+from .errors import SlurmError
 
 FIELDS = "JobID,JobName,User,Group,State,ExitCode,AllocCPUS,NNodes,ElapsedRaw,TotalCPU,AllocTRES,MaxRSS,Cluster"
 
@@ -81,5 +82,5 @@ def format_report(eff: dict) -> str:
 def query(job_id: str) -> list[dict]:
     rows = slurm.accounting([job_id], FIELDS.split(","), "--units=K")
     if not rows:
-        raise slurm.SlurmError(f"sacct knows no job {job_id}")
+        raise SlurmError(f"sacct knows no job {job_id}")
     return rows

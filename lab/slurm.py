@@ -6,13 +6,9 @@ import shutil
 import subprocess
 import time
 
-from .errors import LabError
+from .errors import SlurmError
 
 TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a hang
-
-
-class SlurmError(LabError):
-    """A Slurm command is missing, failed or timed out."""
 
 
 def seconds(text: str, empty: float = 0.0) -> float:

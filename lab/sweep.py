@@ -1,24 +1,23 @@
-"""`lab study`: the lesson's whole argument, measured: schedulers x kernels x workers."""
+"""`lab study`, a sweep: the lesson's whole argument, measured: one run for every
+scheduler x kernel x worker count, saved, tabulated, noted and plotted."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
-import statistics
 import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import dask
 import distributed
 
 from . import metrics, results, slurm
+from .errors import SlurmError
 from .notes import notes
-from .runner import time_repeats, warm
-from .study import SIZE_FACTOR, expected_sum
+from .results import Row
+from .run import run
+from .spec import RunSpec
 
 # The exact Debian packages the image installed (containers/apt-install).
 PACKAGES_RECORD = Path("/usr/share/dask-slurm-lab/packages.txt")
@@ -36,7 +35,7 @@ def versions() -> dict:
 
     try:
         slurm_version = slurm.run("sinfo", "--version", timeout=10).split()[-1]
-    except slurm.SlurmError:
+    except SlurmError:
         slurm_version = ""
     return {
         "python": platform.python_version(), "dask": dask.__version__,
@@ -48,66 +47,20 @@ def versions() -> dict:
     }
 
 
-@contextmanager
-def warm_pool(scheduler: str, workers: int):
-    """The in-process schedulers' workers, started and warmed before the clock,
-    as LocalCluster and SLURM workers are: a thread pool, or a process pool
-    whose processes have started and imported what a task needs. (dask would
-    otherwise start a fresh process pool inside every timed compute.)"""
-    if scheduler == "synchronous":
-        yield None
-        return
-    pool: Executor
-    if scheduler == "threads":
-        pool = ThreadPoolExecutor(workers)
-    else:
-        context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
-        pool = ProcessPoolExecutor(workers, mp_context=context)
-    with pool:
-        # Each task holds its worker a moment, so every one of the pool's workers starts.
-        list(pool.map(_warm_worker, range(workers)))
-        yield pool
-
-
-def compute_in(graph, scheduler: str, workers: int, pool):
-    """Compute the graph with one of dask's in-process schedulers on a warmed pool.
-    chunksize=1: dask's process scheduler otherwise sends ready tasks in
-    batches of 6 (its default, for many small tasks), so the study's few long
-    parts would all run in one process, one after the other."""
-    return graph.compute(scheduler=scheduler, num_workers=workers, pool=pool, chunksize=1)
-
-
-def _warm_worker(_: int) -> None:
-    warm()
-    time.sleep(0.2)
-
-
-def run_one(scheduler: str, kernel: str, workers: int, size: int, parts: int,
-            slurm_options: dict, timeout: float, say, repeats: int = 1) -> dict:
-    """One point of the study, timed `repeats` times on the same warmed
-    workers; the same row shape for every scheduler."""
-    if scheduler in ("local", "slurm"):
-        from .runner import run_study
-
-        result = run_study(scheduler, workers, size, parts, slurm_options=slurm_options,
-                           timeout=timeout, say=say, kernel=kernel, repeats=repeats)
-        row = result.to_dict()
-        row["nodes"] = ";".join(sorted({w["node"] for w in result.workers}))
-        row["job_ids"] = ";".join(result.job_ids)
-    else:
-        wall_start = time.monotonic()
-        with warm_pool(scheduler, workers) as pool:
-            times, total = time_repeats(repeats, size, parts, kernel,
-                                        lambda graph: compute_in(graph, scheduler, workers, pool))
-        row = {"workers_connected": workers, "total": total,
-               "compute_seconds": statistics.median(times), "compute_times": times,
-               "wall_seconds": time.monotonic() - wall_start, "nodes": platform.node(),
-               "job_ids": "", "cores_available": len(os.sched_getaffinity(0))}
-    row.update(scheduler=scheduler, kernel=kernel, workers_requested=workers, size=size, parts=parts)
-    row["correct"] = row["total"] == expected_sum(size, parts)
-    row["repeats"] = len(row["compute_times"])
-    row["compute_min"], row["compute_max"] = min(row["compute_times"]), max(row["compute_times"])
-    return row
+def run_one(spec: RunSpec, meta: dict, run_id: str, say) -> Row:
+    """One point of the sweep: one run, as a row (the same for every scheduler)."""
+    result = run(spec, say=say)
+    return Row(
+        run_id=run_id, scheduler=spec.scheduler, kernel=spec.kernel, workers_requested=spec.workers,
+        workers_connected=result.workers_connected, parts=spec.parts, size=spec.size,
+        compute_seconds=result.compute_seconds, compute_min=min(result.compute_times),
+        compute_max=max(result.compute_times), repeats=len(result.compute_times),
+        wall_seconds=result.wall_seconds, cores_available=result.cores_available, correct=result.correct,
+        nodes=";".join(sorted({w.node for w in result.workers})), job_ids=";".join(result.job_ids),
+        total=result.total, expected=result.expected, startup_seconds=result.startup_seconds,
+        compute_times=result.compute_times, workers_lost=len(result.workers_lost), phases=result.phases,
+        **meta,
+    )
 
 
 def cpu_efficiency(job_ids: list[str]) -> float | None:
@@ -137,19 +90,18 @@ def short_number(n: int) -> str:
     return f"{mantissa}e{int(exponent)}" if float(f"{mantissa}e{exponent}") == n and n >= 1000 else str(n)
 
 
-def format_table(rows: list[dict], markdown: bool = False) -> str:
+def format_table(rows: list[Row], markdown: bool = False) -> str:
     head = ["scheduler", "kernel", "size", "workers", "connected", "compute (s)", "range (s)", "speedup",
             "efficiency", "limit", "sum"]
     body = []
     for r in rows:
-        spread = (f"{r['compute_min']:.2f}-{r['compute_max']:.2f}"
-                  if r.get("repeats", 1) > 1 else "-")
-        body.append([r["scheduler"], r["kernel"], short_number(r["size"]),
-                     str(r["workers_requested"]), str(r["workers_connected"]),
-                     f"{r['compute_seconds']:.2f}", spread,
-                     f"{r['speedup']:.2f}" if r.get("speedup") else "-",
-                     f"{100 * r['efficiency']:.0f}%" if r.get("efficiency") else "-",
-                     str(r["ideal_speedup"]), "ok" if r["correct"] else "WRONG"])
+        low, high = r.span
+        body.append([r.scheduler, r.kernel, short_number(r.size), str(r.workers_requested),
+                     str(r.workers_connected), f"{r.compute_seconds:.2f}",
+                     f"{low:.2f}-{high:.2f}" if r.repeats > 1 else "-",
+                     f"{r.speedup:.2f}" if r.speedup else "-",
+                     f"{100 * r.efficiency:.0f}%" if r.efficiency else "-",
+                     str(r.ideal_speedup), "ok" if r.correct else "WRONG"])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body]) + "\n"
@@ -159,7 +111,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
-def report_markdown(rows: list[dict], said: list[str], meta: dict) -> str:
+def report_markdown(rows: list[Row], said: list[str], meta: dict) -> str:
     lines = ["# dask-slurm-lab study", "",
              f"{meta['date']}: Python {meta['python']}, dask {meta['dask']}, distributed "
              f"{meta['distributed']}, dask-jobqueue {meta['dask_jobqueue']}"
@@ -171,29 +123,22 @@ def report_markdown(rows: list[dict], said: list[str], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sweep(schedulers: list[str], kernels: list[str], worker_counts: list[int], size: int,
-              parts: int, slurm_options: dict, timeout: float, results_dir: Path, say=print,
-              repeat: int = 1) -> Path:
-    plan = []
-    for scheduler in schedulers:
-        for kernel in kernels:
-            counts = [1] if scheduler == "synchronous" else worker_counts
-            plan += [(scheduler, kernel, workers) for workers in counts]
+def run_sweep(plan: list[RunSpec], results_dir: Path, say=print) -> Path:
+    """Every run of the plan (spec.sweep), each saved as it ends (an
+    interrupted sweep keeps what it measured), then the table, notes and plot."""
     run_dir = results.new_run_dir(results_dir)
     meta = versions()
-    rows: list[dict] = []
+    rows: list[Row] = []
     say(f"study {run_dir.name}: {len(plan)} runs -> {run_dir}")
-    for number, (scheduler, kernel, workers) in enumerate(plan):
-        progress(number, len(plan), f"{scheduler} / {kernel} / {workers} workers")
-        row = run_one(scheduler, kernel, workers, size * SIZE_FACTOR[kernel], parts, slurm_options,
-                      timeout, say=lambda text: print(f"\n  {text}", file=sys.stderr), repeats=repeat)
-        rows.append({**row, **meta, "run_id": run_dir.name, "cpu_efficiency": None})
+    for number, spec in enumerate(plan):
+        progress(number, len(plan), f"{spec.scheduler} / {spec.kernel} / {spec.workers} workers")
+        rows.append(run_one(spec, meta, run_dir.name, say=lambda text: print(f"\n  {text}", file=sys.stderr)))
         metrics.add_speedups(rows)
         results.save(run_dir, rows, report_markdown(rows, notes(rows), meta))  # kept if interrupted
     progress(len(plan), len(plan), "done")
     for row in rows:  # accounting records are final a moment after the jobs end
-        if row["job_ids"]:
-            row["cpu_efficiency"] = cpu_efficiency(row["job_ids"].split(";"))
+        if row.job_ids:
+            row.cpu_efficiency = cpu_efficiency(row.job_ids.split(";"))
     said = notes(rows)
     results.save(run_dir, rows, report_markdown(rows, said, meta))
     from .plot import plot

@@ -53,7 +53,7 @@ def test_slurm_backend_without_slurm_is_bad_input(capsys):
 def test_bad_slurm_settings_are_refused_before_submitting(flag, value, says, capsys, monkeypatch):
     monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
     submitted = []
-    monkeypatch.setattr("lab.runner.run_study", lambda *a, **k: submitted.append(a))
+    monkeypatch.setattr("lab.run.run", lambda *a, **k: submitted.append(a))
     assert main(["run", "--backend", "slurm", flag, value]) == 2
     assert says in capsys.readouterr().err
     assert submitted == []

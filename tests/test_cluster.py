@@ -51,8 +51,8 @@ def test_more_workers_than_slots_goes_on_with_those_that_started(cluster):
     # 4 nodes x 2 CPUs = 8 slots; 10 one-core workers cannot all start.
     result, done = cluster.lab_run(f"--workers 10 --worker-timeout 20 {SMALL}")
     assert done.returncode == 0, done.stdout + done.stderr
-    note = [line for line in done.stdout.splitlines() if "still pending after 20s" in line]
-    assert note and note[0].startswith("2 worker job(s)") and "Resources" in note[0], done.stdout
+    note = [line for line in done.stdout.splitlines() if "after 20s; going on with 8" in line]
+    assert note and note[0].startswith("2 worker job(s) still pending") and "Resources" in note[0], done.stdout
     assert result["workers_connected"] == 8 and result["correct"]
     assert cluster.queue() == []
 

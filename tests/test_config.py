@@ -54,21 +54,36 @@ def test_yaml_file_overrides_defaults(tmp_path):
 
 
 def test_flags_override_config(tmp_path, monkeypatch):
-    from lab.cli import _settings, _slurm_options, build_parser
+    from lab import spec
 
-    args = build_parser().parse_args(["run", "--parts", "9", "--memory", "1G"])
     with dask.config.set({"lab.parts": 5, "lab.size": 11, "jobqueue.slurm.memory": "2G"}):
-        assert _settings(args)["parts"] == 9
-        assert _settings(args)["size"] == 11
-        assert _slurm_options(args)["memory"] == "1G"
+        run = spec.resolve("slurm", parts="9", slurm=spec.slurm_options({"memory": "1G"}))
+        assert (run.parts, run.size, run.slurm["memory"]) == (9, 11, "1G")
+        assert spec.slurm_options({"memory": None})["memory"] == "2G"
+    with dask.config.set({"lab.study.workers": [3, 5]}):
+        assert spec.worker_counts(None, "study.workers") == [3, 5]
+        assert spec.worker_counts(["2"], "study.workers") == [2]
+
+
+def test_a_run_spec_is_frozen_all_the_way():
+    import dataclasses
+
+    from lab import spec
+
+    run = spec.resolve("slurm", slurm={"memory": "1G"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.workers = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        run.slurm["memory"] = "2G"  # type: ignore[index]
 
 
 def test_bad_config_values_are_bad_input():
-    from lab.checks import BadInput
-    from lab.cli import _settings, _slurm_options, build_parser
+    from lab import spec
+    from lab.errors import BadInput
 
-    args = build_parser().parse_args(["run"])
     with dask.config.set({"lab.backend": "cloud"}), pytest.raises(BadInput, match="lab.backend"):
-        _settings(args)
+        spec.backend(None)
     with dask.config.set({"jobqueue.slurm.walltime": "soon"}), pytest.raises(BadInput, match="walltime"):
-        _slurm_options(args)
+        spec.slurm_options({})
+    with dask.config.set({"lab.study.workers": [1, 0]}), pytest.raises(BadInput, match="--workers"):
+        spec.worker_counts(None, "study.workers")

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from lab.study import WrongSum, build_graph, check_sum, compute_part, expected_sum
+from lab.errors import WrongSum
+from lab.graph import build_graph, check_sum, compute_part, expected_sum
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 10, 12345])

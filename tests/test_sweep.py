@@ -1,5 +1,6 @@
 """lab study: metrics, notes, writers, plot, and a small sweep in process."""
 
+import dataclasses
 import json
 import os
 
@@ -10,12 +11,13 @@ from lab.cli import main
 from lab.metrics import add_speedups, limit
 from lab.notes import notes
 from lab.plot import plot
+from lab.results import Row
 
 
-def row(scheduler="local", kernel="python", workers=1, seconds=8.0, parts=4, cores=2, correct=True):
-    return {"scheduler": scheduler, "kernel": kernel, "workers_requested": workers,
-            "workers_connected": workers, "parts": parts, "size": 40_000_000,
-            "compute_seconds": seconds, "cores_available": cores, "correct": correct}
+def row(scheduler="local", kernel="python", workers=1, seconds=8.0, parts=4, cores=2, correct=True, **more):
+    return Row(scheduler=scheduler, kernel=kernel, workers_requested=workers, workers_connected=workers,
+               parts=parts, size=40_000_000, compute_seconds=seconds, cores_available=cores, correct=correct,
+               **more)
 
 
 @pytest.mark.parametrize("workers, parts, cores, expected", [
@@ -26,10 +28,10 @@ def test_limit_is_min_of_workers_parts_cores(workers, parts, cores, expected):
 
 
 def test_cores_are_counted_per_machine_once_each():
-    from lab.runner import cores_available
+    from lab.workers import Placement, cores_available
 
     def worker(boot, ids):
-        return {"boot": boot, "cpus": len(ids), "cpu_ids": ids}
+        return Placement(node="n", job="", user="u", boot=boot, cpus=len(ids), cpu_ids=ids)
 
     # Four nodes pinned to their own pairs of one host's cores: 8 cores.
     pinned = [worker("a", [0, 1]), worker("a", [2, 3]), worker("a", [4, 5]), worker("a", [6, 7])]
@@ -39,18 +41,18 @@ def test_cores_are_counted_per_machine_once_each():
     # Two machines; and never more than the workers asked for.
     assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])]) == 2
     assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])], 2) == 4
-    assert cores_available([{"boot": "a", "cpus": 4}] * 2, 2) == 4  # rows from before cpu_ids
+    assert cores_available([Placement(node="n", job="", user="u", boot="a", cpus=4)] * 2, 2) == 4  # no cpu_ids
 
 
 def test_speedup_and_efficiency_against_the_one_worker_run():
     rows = add_speedups([row(workers=1, seconds=12.33, cores=16), row(workers=2, seconds=6.07, cores=16),
                          row(workers=4, seconds=3.45, cores=16), row(workers=8, seconds=3.38, cores=16),
                          row(scheduler="threads", workers=2, seconds=5)])
-    by = {(r["scheduler"], r["workers_requested"]): r for r in rows}
-    assert by["local", 2]["speedup"] == pytest.approx(2.031, abs=1e-3)
-    assert by["local", 4]["efficiency"] == pytest.approx(12.33 / 3.45 / 4)
-    assert by["local", 8]["ideal_speedup"] == 4  # only 4 parts
-    assert by["threads", 2]["speedup"] is None  # no 1-worker run to compare with
+    by = {(r.scheduler, r.workers_requested): r for r in rows}
+    assert by["local", 2].speedup == pytest.approx(2.031, abs=1e-3)
+    assert by["local", 4].efficiency == pytest.approx(12.33 / 3.45 / 4)
+    assert by["local", 8].ideal_speedup == 4  # only 4 parts
+    assert by["threads", 2].speedup is None  # no 1-worker run to compare with
 
 
 def test_notes_explain_the_lessons_numbers_in_the_lessons_order():
@@ -62,7 +64,7 @@ def test_notes_explain_the_lessons_numbers_in_the_lessons_order():
         row("slurm", workers=4, seconds=3.6, cores=2),
         row("processes", workers=2, seconds=1, correct=False),
     ])
-    rows[0].update(compute_min=12.1, compute_max=12.5)
+    rows[0].compute_min, rows[0].compute_max = 12.1, 12.5
     said = notes(rows)
     text = "\n".join(said)
     assert "WRONG SUM with processes/python at 2 workers" in said[0]
@@ -89,9 +91,9 @@ def test_a_result_against_the_lesson_is_flagged_unexpected():
 
 
 def test_a_difference_is_called_one_only_beyond_the_spread():
-    local = row(workers=2, seconds=4.0) | {"compute_min": 3.8, "compute_max": 4.4}
-    close = row("slurm", workers=2, seconds=4.3) | {"compute_min": 4.1, "compute_max": 4.6}
-    slower = row("slurm", workers=2, seconds=5.0) | {"compute_min": 4.8, "compute_max": 5.2}
+    local = row(workers=2, seconds=4.0, compute_min=3.8, compute_max=4.4)
+    close = row("slurm", workers=2, seconds=4.3, compute_min=4.1, compute_max=4.6)
+    slower = row("slurm", workers=2, seconds=5.0, compute_min=4.8, compute_max=5.2)
     said = notes(add_speedups([local, close]))
     assert not any("took" in note and "x the compute time" in note for note in said)
     assert "SLURM and local workers took the same compute time within the spread of the repeats at " \
@@ -119,23 +121,25 @@ def test_processes_run_the_parts_in_as_many_processes_as_workers():
 
     import dask
 
-    from lab.sweep import compute_in, warm_pool
+    from lab.spec import RunSpec
+    from lab.workers import open_workers
 
     def part(_):  # cloudpickled into the pool's processes
         time.sleep(0.5)
         return os.getpid()
 
     graph = dask.delayed(set)([dask.delayed(part)(i) for i in range(4)])
-    with warm_pool("processes", 2) as pool:
-        started = {p.pid for p in pool._processes.values()}
+    with open_workers(RunSpec("processes", workers=2, size=10, parts=4)) as workers:
+        workers.scale(2)
+        started = {p.pid for p in workers.pool._processes.values()}
         assert len(started) == 2  # both started, warmed, before any compute
-        assert compute_in(graph, "processes", 2, pool) == started
+        assert workers.compute(graph) == started
 
 
 def test_csv_and_json_round_trip(tmp_path):
     rows = add_speedups([row(workers=1), row(workers=2, seconds=4.0)])
-    for r in rows:
-        r.update(run_id="x", nodes="compute-1;compute-2", job_ids="3;4")
+    rows = [dataclasses.replace(r, run_id="x", nodes="compute-1;compute-2", job_ids="3;4", compute_times=[1.0])
+            for r in rows]
     results.save(tmp_path, rows, "# table\n")
     assert results.load(tmp_path) == rows
     back = results.load_csv(tmp_path)
@@ -167,7 +171,7 @@ def test_plot_has_a_panel_per_kernel_with_ranges_ideal_and_limit(tmp_path):
     rows = add_speedups([row(workers=w, seconds=8 / min(w, 2)) for w in (1, 2, 4)]
                         + [row("threads", workers=w, seconds=8) for w in (1, 2, 4)]
                         + [row("threads", "numpy", workers=w, seconds=2 / min(w, 2)) for w in (1, 2, 4)])
-    rows[1].update(compute_min=3.5, compute_max=4.75)  # local / python at 2 workers: its range
+    rows[1].compute_min, rows[1].compute_max = 3.5, 4.75  # local / python at 2 workers: its range
     fig = plot(rows, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     python_time, numpy_time, python_speed, numpy_speed = fig.axes[:4]  # the lesson's kernel first
@@ -237,8 +241,8 @@ def test_study_bad_input_is_one_line_and_writes_nothing(argv, says, capsys, tmp_
 
 
 def test_repeats_report_a_wrong_total_even_when_other_repeats_are_right():
-    from lab.runner import time_repeats
-    from lab.study import expected_sum
+    from lab.graph import expected_sum
+    from lab.run import time_repeats
 
     answers = iter([expected_sum(100, 2), 42, expected_sum(100, 2)])
     times, total = time_repeats(3, 100, 2, "python", lambda graph: next(answers))

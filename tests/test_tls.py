@@ -10,12 +10,15 @@ from pathlib import Path
 import dask.config
 import pytest
 
-from lab import runner
+from lab import workers
+from lab.spec import RunSpec
+
+LOCAL = RunSpec("local", workers=1, size=10, parts=1)
 
 
 def test_local_runs_talk_tls():
-    with runner.open_cluster("local", {}) as cluster:
-        assert cluster.scheduler_address.startswith("tls://")
+    with workers.open_workers(LOCAL) as local:
+        assert local.cluster.scheduler_address.startswith("tls://")
 
 
 def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkeypatch):
@@ -23,9 +26,9 @@ def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkey
     options = {"cores": 1, "memory": "256M", "walltime": "00:05:00",
                "scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}}
     with dask.config.set({"lab.tls-directory": str(folder), "jobqueue.slurm.interface": None}), \
-            runner.open_cluster("slurm", options) as cluster:
-        assert cluster.scheduler_address.startswith("tls://")
-        script = cluster.job_script()
+            workers.open_workers(RunSpec("slurm", workers=1, size=10, parts=1, slurm=options)) as jobs:
+        assert jobs.cluster.scheduler_address.startswith("tls://")
+        script = jobs.job_script()
         files = list(folder.iterdir())
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
@@ -34,25 +37,26 @@ def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkey
 
 
 def test_tls_can_be_turned_off():
-    with dask.config.set({"lab.tls": False}), runner.open_cluster("local", {}) as cluster:
-        assert cluster.scheduler_address.startswith("tcp://")
+    with dask.config.set({"lab.tls": False}), workers.open_workers(LOCAL) as local:
+        assert local.cluster.scheduler_address.startswith("tcp://")
 
 
 @pytest.mark.parametrize("address, hint", [("127.0.0.1:0", True), (":0", False)])
 def test_a_loopback_dashboard_comes_with_its_ssh_tunnel(address, hint):
-    with dask.config.set({"lab.dashboard-address": address}), runner.open_cluster("local", {}) as cluster:
-        said = runner.tunnel_hint(cluster)
+    with dask.config.set({"lab.dashboard-address": address}), workers.open_workers(LOCAL) as local:
+        said = local.hints()
     if hint:
+        (said,) = said
         port = said.split("ssh -L ")[1].split(":")[0]
         assert said.startswith("dashboard: http://127.0.0.1:") and f"-L {port}:127.0.0.1:{port} " in said
     else:
-        assert said is None
+        assert said == []
 
 
 def test_the_default_dashboard_is_on_loopback_and_the_compose_profile_opens_it():
-    defaults = Path(runner.__file__).with_name("lab.yaml").read_text()
+    defaults = Path(workers.__file__).with_name("lab.yaml").read_text()
     assert 'dashboard-address: "127.0.0.1:8787"' in defaults and "tls: true" in defaults
-    compose = Path(runner.__file__).with_name("sites").joinpath("compose.yaml").read_text()
+    compose = Path(workers.__file__).with_name("sites").joinpath("compose.yaml").read_text()
     assert 'dashboard-address: ":8787"' in compose
 
 

@@ -1,11 +1,12 @@
-"""The lesson's study: a dask.delayed graph of pure-Python partial sums."""
+"""The lesson's graph: a dask.delayed sum of partial sums, its kernels, the
+schedulers that can run it, and its closed-form answer."""
 
 from __future__ import annotations
 
 import dask
 import numpy as np
 
-from .errors import LabError
+from .errors import WrongSum
 
 
 def compute_part(size: int) -> int:
@@ -52,10 +53,6 @@ def build_graph(size: int, parts: int, kernel: str = "python"):
     """`parts` independent kernel tasks, summed by one more task."""
     pieces = [dask.delayed(KERNELS[kernel])(size) for _ in range(parts)]
     return dask.delayed(sum)(pieces)
-
-
-class WrongSum(LabError):
-    """The study computed a sum that differs from the closed form."""
 
 
 def check_sum(total: int, size: int, parts: int) -> int:
