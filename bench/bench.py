@@ -23,16 +23,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-from lab import __version__  # noqa: E402  (the images' tag, named once)
+# The tests' cluster driver, shared: the images' tag, the default node count, `lab run --json`.
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import NODES, Cluster, image  # noqa: E402
 
-IMAGES = tuple(f"dask-slurm-lab/{name}:{__version__}" for name in ("lab", "slurm", "db"))
-NODES = 4
+IMAGES = tuple(image(name) for name in ("lab", "slurm", "db"))
 PROJECT = "dask-slurm-lab-bench"
 # The bench's own cluster: its own compose project, folders and dashboard port.
 # The folders are made by `make up` (bin/preflight), inside a fresh temporary one.
 SCRATCH = Path(tempfile.mkdtemp(prefix="lab-bench-"))
-ENV = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT, DASHBOARD_PORT="18789",
-           LAB_WORKDIR=str(SCRATCH / "work"), LAB_RESULTS=str(SCRATCH / "results"))
+CLUSTER = Cluster(SCRATCH / "work", SCRATCH / "results", project=PROJECT, dashboard_port=18789)
+ENV = CLUSTER.env
 
 
 def sh(*cmd: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
@@ -83,10 +84,10 @@ def ready_cluster(repeat: int, cold: bool) -> dict:
 
 def lab_run(flags: str) -> dict:
     """`lab run` on the login node as the learner; its JSON result."""
-    name = f"/tmp/bench-{time.monotonic_ns()}.json"
-    sh("docker", "compose", "exec", "-T", "-u", "learner", "login", "bash", "-lc",
-       f"lab run {flags} --json {name}")
-    return json.loads(sh("docker", "compose", "exec", "-T", "login", "cat", name).stdout)
+    result, done = CLUSTER.lab_run(flags, timeout=900)
+    if result is None:
+        raise SystemExit(f"bench: lab run {flags} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return result
 
 
 def worker_startup(repeat: int, counts: list[int]) -> dict:
@@ -157,9 +158,9 @@ def end_to_end(repeat: int) -> dict:
 
 def sizes() -> dict:
     out = {}
-    for image in IMAGES:
-        size = int(sh("docker", "image", "inspect", "-f", "{{.Size}}", image).stdout)
-        out[image] = round(size / 1e6, 1)
+    for tag in IMAGES:
+        size = int(sh("docker", "image", "inspect", "-f", "{{.Size}}", tag).stdout)
+        out[tag] = round(size / 1e6, 1)
     sif = ROOT / "lab.sif"
     out["lab.sif"] = round(sif.stat().st_size / 1e6, 1) if sif.exists() else None
     out["note"] = "MB (10^6 bytes); lab.sif is None where apptainer is missing: it is built from the lab image"

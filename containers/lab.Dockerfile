@@ -3,7 +3,6 @@
 # `make def` with spython; a test fails when the two drift) and the base of
 # the cluster's Slurm image. Build context: the repository root.
 FROM debian:13.2-slim
-LABEL org.dask-slurm-lab.version="0.1.0"
 LABEL org.dask-slurm-lab.lock-sha256="6f808bc3bcdb653452b887ec564477e3c6cdfc2f2565973f33d3e95f44fb40a5"
 ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources

@@ -17,7 +17,8 @@ if [ "${LAB_SIF_BUILDER:-}" != container ] && command -v apptainer >/dev/null 2>
 fi
 
 echo "sif: building $out in a container (squashfs-tools, siftool; no apptainer needed)"
-docker build -q --target sif-builder -t "dask-slurm-lab/sif-builder:$version" -f containers/Dockerfile . >/dev/null
+docker build -q --target sif-builder --build-arg LAB_IMAGE="$image" -t "dask-slurm-lab/sif-builder:$version" \
+    -f containers/Dockerfile . >/dev/null
 container=$(docker create "$image")
 trap 'docker rm -f "$container" >/dev/null' EXIT
 env_list=$(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$image")

@@ -416,6 +416,12 @@ class SlurmWorkers(DaskWorkers):
         self.current_jobs()
         try:
             self.cluster.close(timeout=30)
+            # The worker jobs' copies of the credentials: dask-jobqueue deletes
+            # them only when the cluster object is collected; delete them now.
+            for key in ("ca_file", "cert", "key"):
+                credentials = getattr(self.cluster, f"_job_{key}", None)
+                if credentials is not None:
+                    credentials.close()
         finally:
             # close() cancels its jobs; make sure, even after Ctrl-C mid-close,
             # and wait until Slurm has let them go.

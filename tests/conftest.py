@@ -4,29 +4,11 @@ cluster is never touched; it is torn down, volumes included, at the end."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# The lab's version, named once (lab/__init__.py): the tag of its images.
-VERSION = __import__("lab").__version__
-
-
-def image(name: str) -> str:
-    """The tag of one of the lab's images: lab, slurm, db, sif-builder."""
-    return f"dask-slurm-lab/{name}:{VERSION}"
-
-
-PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
-NODES = 4
-# The host folders' owner, whose uid the learner takes: not the image's
-# default 1000, so the mapping is what the tests exercise (root can chown).
-FOLDER_OWNER = 1234 if os.getuid() == 0 else os.getuid()
+from helpers import FOLDER_OWNER, NODES, Cluster
 
 
 @pytest.fixture(autouse=True)
@@ -36,63 +18,6 @@ def any_dashboard_port():
 
     with dask.config.set({"lab.dashboard-address": ":0"}):
         yield
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
-    """Poll predicate() with a monotonic clock; its truthy value, or an error."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-class Cluster:
-    """The test cluster, driven the way a user drives it: make and docker compose."""
-
-    def __init__(self, workdir: Path, results: Path):
-        self.env = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT, LAB_WORKDIR=str(workdir),
-                        LAB_RESULTS=str(results), DASHBOARD_PORT="18787")
-        self.workdir = workdir
-        self.results = results
-
-    def make(self, *args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env or self.env,
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def compose(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
-        done = subprocess.run(["docker", "compose", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and done.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def sh(self, command: str, user: str = "learner", service: str = "login",
-           timeout: float = 300) -> subprocess.CompletedProcess:
-        """A login shell command on a cluster node (as a learner would type it)."""
-        return self.compose("exec", "-T", "-u", user, service, "bash", "-lc", command, timeout=timeout)
-
-    def out(self, command: str, **kwargs) -> str:
-        done = self.sh(command, **kwargs)
-        assert done.returncode == 0, f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def lab_run(self, flags: str, timeout: float = 300) -> tuple[dict | None, subprocess.CompletedProcess]:
-        """`lab run` on the login node as the learner: its JSON result (None
-        when it failed) and the finished command."""
-        name = f"/tmp/result-{time.monotonic_ns()}.json"
-        done = self.sh(f"lab run {flags} --json {name}", timeout=timeout)
-        result = json.loads(self.out(f"cat {name}")) if done.returncode == 0 else None
-        return result, done
-
-    def queue(self) -> list[str]:
-        return self.out("squeue -h -u learner -o %i").split()
-
-    def logs(self) -> str:
-        return self.compose("logs", "--tail=80").stdout
 
 
 @pytest.fixture(scope="session")

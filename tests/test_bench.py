@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, image
+from helpers import ROOT, image
 
 pytestmark = pytest.mark.cluster
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NODES, ROOT, wait_until
+from helpers import NODES, ROOT, wait_until
 from lab.slurm import seconds as slurm_seconds
 
 pytestmark = pytest.mark.cluster

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FOLDER_OWNER, NODES, PROJECT, ROOT, image, wait_until
+from helpers import FOLDER_OWNER, NODES, PROJECT, ROOT, image, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.faults]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NODES
+from helpers import NODES
 
 pytestmark = pytest.mark.cluster
 

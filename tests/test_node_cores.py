@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def node_cores(number: int, cpus: int, cores: list[int]) -> str:

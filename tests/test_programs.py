@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 
 pytestmark = pytest.mark.cluster
 

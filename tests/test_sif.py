@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VERSION
+from helpers import VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = f"dask-slurm-lab/sif-builder:{VERSION}"

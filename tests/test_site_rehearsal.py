@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FOLDER_OWNER, PROJECT, ROOT, image
+from helpers import FOLDER_OWNER, PROJECT, ROOT, image
 from lab import slurm
 
 pytestmark = pytest.mark.cluster

@@ -32,6 +32,7 @@ def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkey
         files = list(folder.iterdir())
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert list(folder.iterdir()) == []  # deleted when the run ends
     line = next(ln for ln in script.splitlines() if "distributed.cli.dask_worker" in ln)
     assert " tls://127.0.0.1:" in line and f"--tls-ca-file {folder}/" in line and "--tls-key" in line
 
