@@ -17,7 +17,7 @@ export READY_TIMEOUT ?= 180
 PYTHON ?= python3
 VENV ?= .venv
 # The lab's version, named once: the tag of its images (compose.yaml reads it).
-export LAB_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+export LAB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
 IMAGES := dask-slurm-lab/lab:$(LAB_VERSION) dask-slurm-lab/slurm:$(LAB_VERSION) dask-slurm-lab/db:$(LAB_VERSION)
 
 COMPOSE := docker compose

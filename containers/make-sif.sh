@@ -5,7 +5,7 @@
 # (LAB_SIF_BUILDER=container takes that way even where Apptainer is).
 set -eu
 out=${1:-lab.sif}
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
 image=dask-slurm-lab/lab:$version
 mkdir -p build
 

@@ -45,11 +45,15 @@ def test_definition_and_dockerfile_agree():
     assert definition.fromHeader == dockerfile.fromHeader and dockerfile.fromHeader.startswith("debian:")
     assert definition.environ == dockerfile.environ
     assert "PATH=/opt/lab/venv/bin:$PATH" in definition.environ
-    assert [f.split() for f in definition.files] == dockerfile.files
+    # The same files, and the wheelhouse that Docker mounts for its install steps.
+    mounts = DOCKERFILE.read_text().count("RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse")
+    assert mounts == 2 and [f.split() for f in definition.files if "wheelhouse" not in f] == dockerfile.files
+    assert ["wheelhouse/", "/tmp/wheelhouse/"] in [f.split() for f in definition.files]
     install = "\n".join(definition.install)
+    assert "\nrm -rf /tmp/wheelhouse\n" in install  # no image keeps it
     python = re.search(r"python3=\S+", DOCKERFILE.read_text()).group()
     assert install.count(python) == 1  # the same pinned Python
-    assert "--require-hashes -r /opt/lab/requirements.lock" in install
+    assert "--require-hashes \\\n-r /opt/lab/requirements.lock" in install
     assert definition.cmd == 'exec lab "$@"' and dockerfile.entrypoint == ["lab"]
 
 
@@ -217,14 +221,18 @@ def test_image_built_from_the_definition_runs_the_apptainer_way(tmp_path):
 
 
 def test_the_images_tag_is_the_labs_version_everywhere():
-    """pyproject.toml names the version (lab.__version__ and make read it);
-    compose.yaml's defaults, for docker compose run by hand, agree; no other
-    file names it but the measured ones (README tables are written from bench/results)."""
-    assert re.findall(r'^version = "(.*)"', (ROOT / "pyproject.toml").read_text(), re.M) == [VERSION]
+    """lab/__init__.py names the version (pyproject.toml, make and make-sif.sh
+    read it); compose.yaml's defaults, for docker compose run by hand, agree;
+    no other file names it but the measured ones (README tables are written
+    from bench/results)."""
+    assert re.findall(r'^__version__ = "(.*)"', (ROOT / "lab" / "__init__.py").read_text(), re.M) == [VERSION]
+    assert 'version = { attr = "lab.__version__" }' in (ROOT / "pyproject.toml").read_text()
+    make = subprocess.run(["make", "-s", "-p", "-n", "help"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert f"LAB_VERSION := {VERSION}\n" in make
     compose = (ROOT / "compose.yaml").read_text()
     assert re.findall(r"\$\{LAB_VERSION:-([^}]*)\}", compose) == [VERSION] * 3  # one per image
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    named = [path for path in tracked.split() if path not in ("pyproject.toml", "compose.yaml")
+    named = [path for path in tracked.split() if path not in ("lab/__init__.py", "compose.yaml")
              and not path.startswith(("bench/results", "docs/")) and (ROOT / path).is_file()
              and path != "README.md"
              and re.search(rf"dask-slurm-lab/\w+:{re.escape(VERSION)}|version.*\b{re.escape(VERSION)}\b",
