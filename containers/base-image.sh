@@ -44,7 +44,17 @@ debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 |
     echo "base image: error: debootstrap failed (log above)" >&2
     exit 1
 }
-# Keep the image small and free of host state, as the official slim image is.
+# Keep the image small and free of host state, as the official slim image is:
+# no documentation, manual pages or translations, now or from later installs
+# (the slim image's dpkg excludes), and no package caches.
+printf 'path-exclude /usr/share/%s/*\n' doc man groff info lintian linda locale \
+    >"$rootfs/etc/dpkg/dpkg.cfg.d/slim"
+echo 'path-include /usr/share/doc/*/copyright' >>"$rootfs/etc/dpkg/dpkg.cfg.d/slim"
+# Files only: a package's install script may expect the folders (man1...).
+find "${rootfs:?}/usr/share/doc" ! -name copyright ! -type d -delete
+for folder in man groff info lintian linda locale; do
+    [ ! -d "${rootfs:?}/usr/share/$folder" ] || find "${rootfs:?}/usr/share/$folder" ! -type d -delete
+done
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 tar -C "$rootfs" -c . | docker import \
     --change 'CMD ["bash"]' \

@@ -11,6 +11,7 @@ the committed lab.def differs from what it writes (drift).
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from spython.main.parse.parsers import DockerParser
@@ -44,8 +45,23 @@ TEST = """\
 """
 
 
+# Docker mounts the wheelhouse for a step (RUN --mount, so no layer keeps it);
+# Apptainer has no such thing, and its image is one squashed tree anyway:
+# %files copies it in, and the end of %post deletes it.
+MOUNT = "RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \\\n    "
+
+
+def dockerfile_for_spython() -> str:
+    """The Dockerfile with its wheelhouse mounts made a COPY (once) and plain RUNs."""
+    text = DOCKERFILE.read_text()
+    return text.replace(MOUNT, "COPY wheelhouse/ /tmp/wheelhouse/\nRUN ", 1).replace(MOUNT, "RUN ")
+
+
 def render() -> str:
-    recipe = DockerParser(str(DOCKERFILE), load=True).recipe
+    with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile") as converted:
+        converted.write(dockerfile_for_spython())
+        converted.flush()
+        recipe = DockerParser(converted.name, load=True).recipe
     text = SingularityWriter(recipe).convert(runscript="lab")
     # One stage: no Stage line (spython's own parser cannot read it back).
     text = text.replace("Stage: spython-base\n", "")
@@ -56,6 +72,7 @@ def render() -> str:
     labels, tail = labels.split("%post\n", 1)
     labels = "".join(f"{key} {value.strip(chr(34))}\n" for key, value in
                      (line.split("=", 1) for line in labels.splitlines() if line))
+    tail = tail.replace("\n%environment", "\nrm -rf /tmp/wheelhouse\n%environment", 1)
     text = f"{head}%labels\n{labels}%post\n{tail}"
     # The Bootstrap header must come first; our note goes right after it.
     header, body = text.split("\n\n", 1)
