@@ -109,11 +109,14 @@ slurmctld)
     chown slurm:slurm /var/spool/slurmctld
     # Register the cluster, its account and the lab user before any job can
     # be submitted (AccountingStorageEnforce). Idempotent across restarts.
-    sacctmgr -i add cluster lab >/dev/null 2>&1 || true
-    sacctmgr -i add account lab Cluster=lab Description=dask-slurm-lab >/dev/null 2>&1 || true
-    sacctmgr -i add user learner Account=lab DefaultAccount=lab >/dev/null 2>&1 || true
-    sacctmgr -n -P show assoc user=learner format=account | grep -qx lab \
-        || { log "error: could not register user learner in accounting"; exit 1; }
+    # (slurmdbd may answer its port a moment before it serves queries: retry.)
+    deadline=$((SECONDS + 60))
+    until sacctmgr -n -P show assoc user=learner format=account 2>/dev/null | grep -qx lab; do
+        ((SECONDS < deadline)) || { log "error: could not register user learner in accounting"; exit 1; }
+        sacctmgr -i add cluster lab >/dev/null 2>&1 || true
+        sacctmgr -i add account lab Cluster=lab Description=dask-slurm-lab >/dev/null 2>&1 || true
+        sacctmgr -i add user learner Account=lab DefaultAccount=lab >/dev/null 2>&1 || sleep 0.5
+    done
     echo slurmctld >/run/lab-role
     exec runuser -u slurm -- /usr/sbin/slurmctld -D -i
     ;;

@@ -30,6 +30,7 @@ def test_slurmcluster_without_arguments_gets_the_lessons_job():
     assert "#SBATCH -t 00:05:00" in script
     assert "#SBATCH --mem=245M" in script
     assert "#SBATCH --cpus-per-task=1" in script and "--nthreads 1" in script
+    assert "--nanny" in script and "--no-dashboard" in script  # the nanny stays; no bokeh per worker
 
 
 def python(code: str, env: dict) -> str:
