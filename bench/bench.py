@@ -61,14 +61,51 @@ def remove_own_cluster() -> None:
     sh("docker", "compose", "down", "--volumes", "--remove-orphans")
 
 
+# The start-up chain, in compose's order: each service waits for the one before
+# to be healthy (init: to have ended), then cluster-ready runs a test job.
+CHAIN = ("init", "db", "slurmdbd", "slurmctld", "compute", "login")
+
+
+def chain_times(start: float) -> dict:
+    """For each service of the chain, the seconds from `make up`'s start until it
+    started and until it was first healthy (init: until it ended), from the
+    engine's events of this project; compute: the last of the nodes."""
+    events = sh("docker", "events", "--since", f"{start:.3f}", "--until", f"{time.time():.3f}",
+                "--filter", "type=container", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                "--format", "{{json .}}").stdout
+    first: dict[tuple[str, str, str], float] = {}
+    for line in events.splitlines():
+        event = json.loads(line)
+        attributes = event["Actor"]["Attributes"]
+        service, action = attributes["com.docker.compose.service"], event["Action"]
+        if action == "start":
+            moment = "started"
+        elif action == "health_status: healthy" or (action == "die" and service == "init"):
+            moment = "ready"
+        else:
+            continue
+        first.setdefault((service, attributes["name"], moment), event["timeNano"] / 1e9 - start)
+    out: dict[str, dict[str, float]] = {}
+    for (service, _, moment), seconds in first.items():
+        seen = out.setdefault(service, {})
+        seen[moment] = max(seen.get(moment, 0.0), seconds)  # compute: the last of the nodes
+    return out
+
+
 def ready_cluster(repeat: int, cold: bool) -> dict:
-    """Seconds of `make up` to a ready cluster (a test job has run)."""
-    out = {}
-    warm = []
+    """Seconds of `make up` to a ready cluster (a test job has run), and where
+    they go: each service of the chain started and healthy, then cluster-ready."""
+    out: dict = {}
+    warm, chains = [], []
     for _ in range(repeat):  # images built, no volumes
         remove_own_cluster()
+        start = time.time()
         warm.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
+        chains.append(chain_times(start))
     out["warm_seconds"] = stats(warm)
+    out["chain"] = {service: {moment: stats([chain[service][moment] for chain in chains])
+                              for moment in ("started", "ready")}
+                    for service in CHAIN if all(service in chain for chain in chains)}
     if cold:
         cold_times = []
         for _ in range(repeat):  # every image layer built again, no volumes; the base image stays
@@ -91,21 +128,45 @@ def lab_run(flags: str) -> dict:
 
 
 def worker_startup(repeat: int, counts: list[int]) -> dict:
+    """Seconds from scale(n) to n connected workers, SLURM and local, each repeat
+    a pair of runs side by side (so their ratio compares the same moment)."""
     out = {}
-    for backend in ("slurm", "local"):
-        for n in counts:
-            runs = [lab_run(f"--backend {backend} --workers {n} --size 1000") for _ in range(repeat)]
-            out[f"{backend}_{n}_seconds"] = stats([r["startup_seconds"] for r in runs])
+    for n in counts:
+        pairs = [{backend: lab_run(f"--backend {backend} --workers {n} --size 1000")["startup_seconds"]
+                  for backend in ("slurm", "local")} for _ in range(repeat)]
+        for backend in ("slurm", "local"):
+            out[f"{backend}_{n}_seconds"] = stats([pair[backend] for pair in pairs])
+        out[f"ratio_{n}"] = stats([pair["slurm"] / pair["local"] for pair in pairs])
     return out
+
+
+WORKER_START = """
+import json, subprocess, sys, time
+def seconds(code):
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.monotonic() - start
+print(json.dumps({"interpreter": seconds("pass"), "worker_imports": seconds("import distributed.cli.dask_worker")}))
+"""
+
+
+def worker_start(repeat: int) -> dict:
+    """What a worker job's python spends before it can connect, on a compute
+    node: the interpreter's start, and importing dask's worker."""
+    runs = [json.loads(sh("docker", "compose", "exec", "-T", "-u", "learner", "compute", "python", "-c",
+                          WORKER_START).stdout) for _ in range(repeat)]
+    return {f"{key}_seconds": stats([run[key] for run in runs]) for key in runs[0]}
 
 
 def study_overhead(repeat: int, size: int, counts: list[int]) -> dict:
     out: dict = {"size": size, "parts": 4}
+    runs: dict[int, dict[str, list[dict]]] = {}
     for n in counts:
         slurm_runs, local_runs = [], []
         for _ in range(repeat):  # interleaved, so both see the same machine
             slurm_runs.append(lab_run(f"--backend slurm --workers {n} --size {size}"))
             local_runs.append(lab_run(f"--backend local --workers {n} --size {size}"))
+        runs[n] = {"slurm": slurm_runs, "local": local_runs}
         s = statistics.median(r["compute_seconds"] for r in slurm_runs)
         loc = statistics.median(r["compute_seconds"] for r in local_runs)
         cores = min(r["cores_available"] for r in slurm_runs)
@@ -121,6 +182,10 @@ def study_overhead(repeat: int, size: int, counts: list[int]) -> dict:
             speedup = one[f"{backend}_compute_seconds"]["median"] / row[f"{backend}_compute_seconds"]["median"]
             row[f"{backend}_speedup"] = round(speedup, 3)
             row[f"{backend}_speedup_of_limit"] = round(speedup / row["limit"], 3)
+            # Each repeat's own: its run at 1 worker against its run at n.
+            row[f"{backend}_of_limit"] = stats([
+                one_run["compute_seconds"] / n_run["compute_seconds"] / row["limit"]
+                for one_run, n_run in zip(runs[counts[0]][backend], runs[n][backend], strict=True)])
     return out
 
 
@@ -156,14 +221,18 @@ def end_to_end(repeat: int) -> dict:
     return out
 
 
-def sizes() -> dict:
-    out = {}
+def sizes(build_sif: bool) -> dict:
+    """The images' sizes, and lab.sif's, made from the lab image into the
+    bench's own folder (make sif's script; the user's lab.sif is never touched)."""
+    out: dict = {}
     for tag in IMAGES:
         size = int(sh("docker", "image", "inspect", "-f", "{{.Size}}", tag).stdout)
         out[tag] = round(size / 1e6, 1)
-    sif = ROOT / "lab.sif"
+    sif = SCRATCH / "lab.sif"
+    if build_sif:
+        sh("containers/make-sif.sh", str(sif), timeout=1800)
     out["lab.sif"] = round(sif.stat().st_size / 1e6, 1) if sif.exists() else None
-    out["note"] = "MB (10^6 bytes); lab.sif is None where apptainer is missing: it is built from the lab image"
+    out["note"] = "MB (10^6 bytes); lab.sif: None in --quick runs, which do not build it"
     return out
 
 
@@ -205,22 +274,63 @@ def parse_size(text: str) -> float:
     return float(text)
 
 
+def single(value: float | None) -> dict | None:
+    """One measurement as a figure (a size: the same every time)."""
+    return None if value is None else {"min": value, "median": value, "max": value, "n": 1, "values": [value]}
+
+
+def targets(r: dict) -> list[dict]:
+    """Each target the lab was given (issue 15), this run's figure for it, and
+    whether its median meets it."""
+    rows = []
+
+    def add(figure: str, s: dict | None, limit: float | None, unit: str, at_most: bool = True):
+        if s is None:
+            return
+        met = None if limit is None else (s["median"] <= limit if at_most else s["median"] >= limit)
+        rows.append({"figure": figure, "target": "reported" if limit is None else
+                     f"{'<=' if at_most else '>='} {limit:g}{unit}", "min": s["min"], "median": s["median"],
+                     "max": s["max"], "met": met})
+
+    add("warm `make up` to ready (s)", r["ready"]["warm_seconds"], 8, " s")
+    add("cold `make up` to ready, no images, base image present (s)", r["ready"].get("cold_seconds"), 60, " s")
+    add("scale(4) to 4 connected, SLURM (s)", r["startup"].get("slurm_4_seconds"), 2.5, " s")
+    add("scale(4), SLURM / local in the same run", r["startup"].get("ratio_4"), 1.5, "x")
+    for backend in ("slurm", "local"):
+        add(f"speedup at 2 workers, share of the limit, {backend}",
+            r["study"].get("2_workers", {}).get(f"{backend}_of_limit"), 0.95, "", at_most=False)
+    add("lab image (MB)", single(r["sizes"].get(IMAGES[0])), 300, " MB")
+    add("compute node image (MB)", single(r["sizes"].get(IMAGES[1])), 300, " MB")
+    add("lab.sif (MB)", single(r["sizes"].get("lab.sif")), None, "")
+    return rows
+
+
 def markdown(results: dict) -> str:
     r = results
     lines = [f"# make bench: {r['machine']['date']}", "",
              f"{r['machine']['cores']} cores, {r['machine']['memory_gib']} GiB, {r['machine']['system']}, "
-             f"Docker {r['machine']['docker']}; min / median / max of {r['repeat']} runs.", "",
-             "| figure | min | median | max |", "|---|---|---|---|"]
+             f"Docker {r['machine']['docker']}; min / median / max of {r['repeat']} runs."]
 
     def row(name, s):
         if s:
             lines.append(f"| {name} | {s['min']} | {s['median']} | {s['max']} |")
 
+    lines += ["", "Targets (met: the median meets it):", "",
+              "| figure | target | min | median | max | met |", "|---|---|---|---|---|---|"]
+    lines += [f"| {t['figure']} | {t['target']} | {t['min']} | {t['median']} | {t['max']} | "
+              f"{'-' if t['met'] is None else 'yes' if t['met'] else 'no'} |" for t in r["targets"]]
+    lines += ["", "All figures:", "", "| figure | min | median | max |", "|---|---|---|---|"]
     row("warm `make up` to ready (s)", r["ready"].get("warm_seconds"))
     row("cold `make up` to ready (s)", r["ready"].get("cold_seconds"))
     for key, s in r["startup"].items():
-        backend, n, _ = key.split("_")
-        row(f"scale({n}) to {n} connected, {backend} (s)", s)
+        if key.startswith("ratio_"):
+            n = key.split("_")[1]
+            row(f"scale({n}), slurm / local in the same run", s)
+        else:
+            backend, n, _ = key.split("_")
+            row(f"scale({n}) to {n} connected, {backend} (s)", s)
+    for key, s in r.get("worker_start", {}).items():
+        row(f"a worker job's python on a compute node: {key.removesuffix('_seconds').replace('_', ' ')} (s)", s)
     for key, s in r["study"].items():
         if key.endswith("_workers"):
             row(f"compute, {key.replace('_', ' ')}, slurm (s)", s["slurm_compute_seconds"])
@@ -234,6 +344,13 @@ def markdown(results: dict) -> str:
             lines.append(f"| {key.split('_')[0]} | {s['slurm_over_local']} | {s['slurm_speedup']} "
                          f"({s['slurm_speedup_of_limit']}) | {s['local_speedup']} ({s['local_speedup_of_limit']}) "
                          f"| {s['limit']} |")
+    if r["ready"].get("chain"):
+        lines += ["", "Where warm `make up` goes (seconds from its start; each service waits for the one "
+                  "before it to be healthy, then cluster-ready runs a test job), medians:", "",
+                  "| service | started | healthy (init: ended) |", "|---|---|---|"]
+        lines += [f"| {name} | {s['started']['median']} | {s['ready']['median']} |"
+                  for name, s in r["ready"]["chain"].items()]
+        lines.append(f"| cluster-ready (test job) | | {r['ready']['warm_seconds']['median']} |")
     if r.get("schedulers"):
         lines += ["", "| speedup at 2 workers, pure-Python kernel | min | median | max |", "|---|---|---|---|"]
         lines += [f"| {name} | {s['min']} | {s['median']} | {s['max']} |" for name, s in r["schedulers"].items()]
@@ -275,8 +392,10 @@ def main(argv=None) -> int:
         results["schedulers"] = schedulers_at_two(repeat, 200_000 if args.quick else args.size)
         print("bench: make run WORKERS=4 ...", file=sys.stderr)
         results["end_to_end"] = end_to_end(repeat)
-        results["sizes"] = sizes()
+        results["worker_start"] = worker_start(repeat)
+        results["sizes"] = sizes(build_sif=not args.quick)
         results["memory"] = memory(repeat)
+        results["targets"] = targets(results)
     finally:
         remove_own_cluster()
         subprocess.run(["rm", "-rf", str(SCRATCH)], check=False)

@@ -2,6 +2,7 @@
 so no figure in the README is typed by hand:
 
   build/fault-report.md  (written by tests/test_faults.py)  -> docs/faults.md -> README "faults"
+  build/test-times.md    (written by a whole test run)       -> docs/test-times.md -> README "tests"
   bench/results.md       (written by bench/bench.py)         -> README "bench"
   docs/study.md          (written by lab study: results.md)  -> README "study"
 
@@ -21,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 FAULT_RUN = ROOT / "build" / "fault-report.md"
+TEST_RUN = ROOT / "build" / "test-times.md"
 SOURCES = {"faults": ROOT / "docs" / "faults.md", "bench": ROOT / "bench" / "results.md",
-           "study": ROOT / "docs" / "study.md"}
+           "study": ROOT / "docs" / "study.md", "tests": ROOT / "docs" / "test-times.md"}
 
 
 def block(name: str) -> str:
@@ -31,6 +33,8 @@ def block(name: str) -> str:
         text = re.sub(r"^# make bench: (.*)\n", r"Last `make bench`: \1.\n", text)
     if name == "study":  # lab study's results.md; its heading is the README's own
         text = re.sub(r"^# dask-slurm-lab study\n", "", text)
+    if name == "tests":
+        text = re.sub(r"^# make test: (.*)\n", r"Last whole `make test`: \1.\n", text)
     return text.strip()
 
 
@@ -51,6 +55,8 @@ def main(argv: list[str]) -> int:
         return 0 if render(README.read_text()) == README.read_text() else 1
     if FAULT_RUN.exists():  # a fresh run of the fault tests
         shutil.copyfile(FAULT_RUN, SOURCES["faults"])
+    if TEST_RUN.exists():  # a fresh whole test run
+        shutil.copyfile(TEST_RUN, SOURCES["tests"])
     if "--study" in argv:  # a study run's folder becomes the README's example
         run = Path(argv[argv.index("--study") + 1])
         shutil.copyfile(run / "results.md", SOURCES["study"])

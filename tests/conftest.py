@@ -5,10 +5,18 @@ cluster is never touched; it is torn down, volumes included, at the end."""
 from __future__ import annotations
 
 import os
+import time
+from collections import defaultdict
 
 import pytest
 
-from helpers import FOLDER_OWNER, NODES, Cluster
+from helpers import FOLDER_OWNER, NODES, ROOT, Cluster
+
+# Where a whole run's time goes, by test file: build/test-times.md, which
+# `make readme` puts in the README (docs/test-times.md).
+TIMES = ROOT / "build" / "test-times.md"
+SPENT: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+STARTED = time.monotonic()
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +52,26 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.failed and "cluster" in item.fixturenames:
         lab = item.funcargs["cluster"]
         report.sections.append(("cluster logs", lab.logs()[-20000:]))
+
+
+def pytest_runtest_logreport(report):
+    spent = SPENT[report.nodeid.split("::")[0]]
+    spent[0] += report.duration  # setup (a session cluster's start falls in its first test's), call, teardown
+    spent[1] += report.when == "call"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After a whole run (every test, the cluster's included), write where its time went."""
+    options = session.config.option
+    if options.markexpr or options.keyword or options.lf or session.testscollected < 300:
+        return
+    total = time.monotonic() - STARTED
+    lines = [f"# make test: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}", "",
+             f"{session.testscollected} tests in {total:.0f} s ({total / 60:.1f} min), exit status {int(exitstatus)}, "
+             f"{os.cpu_count()} cores; seconds per test file, setup and teardown included (a session's cluster "
+             "start counts in the first test that uses it):", "",
+             "| test file | tests | seconds | share |", "|---|---|---|---|"]
+    for name, (seconds, count) in sorted(SPENT.items(), key=lambda item: -item[1][0]):
+        lines.append(f"| {name} | {count} | {seconds:.0f} | {100 * seconds / total:.0f}% |")
+    TIMES.parent.mkdir(exist_ok=True)
+    TIMES.write_text("\n".join(lines) + "\n")

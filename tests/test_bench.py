@@ -56,4 +56,21 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     memory = results["memory"]
     assert 50 < memory["idle_cluster_mib"]["median"] < 4096 and memory["worker_mib"]["median"] > 20
     assert "| warm `make up` to ready (s) |" in (tmp_path / "results.md").read_text()
+    # Where warm `make up` went: every service of the chain started, then became healthy, in order.
+    chain = results["ready"]["chain"]
+    assert list(chain) == ["init", "db", "slurmdbd", "slurmctld", "compute", "login"]
+    healthy = [chain[name]["ready"]["median"] for name in chain]
+    assert healthy == sorted(healthy) and 0 < healthy[-1] <= results["ready"]["warm_seconds"]["median"]
+    assert all(chain[name]["started"]["median"] <= chain[name]["ready"]["median"] for name in chain)
+    # A worker job's python: the interpreter, then importing dask's worker, which takes longer.
+    start = results["worker_start"]
+    assert 0 < start["interpreter_seconds"]["median"] < start["worker_imports_seconds"]["median"] < 30
+    # Every target's figure, with its range, and a verdict where the target is a bound.
+    figures = {row["figure"]: row for row in results["targets"]}
+    assert {"warm `make up` to ready (s)", "scale(4) to 4 connected, SLURM (s)",
+            "scale(4), SLURM / local in the same run", "lab image (MB)", "compute node image (MB)",
+            "speedup at 2 workers, share of the limit, slurm"} <= set(figures)
+    ratio = figures["scale(4), SLURM / local in the same run"]
+    assert ratio["min"] <= ratio["median"] <= ratio["max"] and ratio["met"] in (True, False)
+    assert figures["lab image (MB)"]["met"] == (results["sizes"][image("lab")] <= 300)
     assert cluster.queue() == []
