@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The tests' cluster driver, shared: the images' tag, the default node count, `lab run --json`.
 sys.path.insert(0, str(ROOT / "tests"))
 from helpers import NODES, Cluster, image  # noqa: E402
+from lab import config  # noqa: E402
 
 IMAGES = tuple(image(name) for name in ("lab", "slurm", "db"))
 PROJECT = "dask-slurm-lab-bench"
@@ -119,9 +120,9 @@ def ready_cluster(repeat: int, cold: bool) -> dict:
     return out
 
 
-def lab_run(flags: str) -> dict:
+def lab_run(flags: str, env: str = "") -> dict:
     """`lab run` on the login node as the learner; its JSON result."""
-    result, done = CLUSTER.lab_run(flags, timeout=900)
+    result, done = CLUSTER.lab_run(flags, timeout=900, env=env)
     if result is None:
         raise SystemExit(f"bench: lab run {flags} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return result
@@ -137,6 +138,12 @@ def worker_startup(repeat: int, counts: list[int]) -> dict:
         for backend in ("slurm", "local"):
             out[f"{backend}_{n}_seconds"] = stats([pair[backend] for pair in pairs])
         out[f"ratio_{n}"] = stats([pair["slurm"] / pair["local"] for pair in pairs])
+    # What the nanny costs: each worker job is then one interpreter, not two.
+    # (For comparison only: the lab's workers keep their nanny.)
+    n = 4
+    out[f"slurm-no-nanny_{n}_seconds"] = stats([
+        lab_run(f"--backend slurm --workers {n} --size 1000", env="DASK_JOBQUEUE__SLURM__NANNY=false")
+        ["startup_seconds"] for _ in range(repeat)])
     return out
 
 
@@ -367,7 +374,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one run each, small sizes: a smoke test")
     parser.add_argument("--cold", action="store_true", help="also time cold starts (removes the images)")
-    parser.add_argument("--size", type=int, default=11_000_000, help="about 2 s on one worker here")
+    parser.add_argument("--size", type=int, default=config.lab("size"),
+                        help="numbers each part sums (default: the lesson's, lab.size)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     args = parser.parse_args(argv)
     if args.repeat < 1:

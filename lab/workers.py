@@ -246,18 +246,23 @@ class DaskWorkers(Workers):
     def compute(self, graph) -> int:
         """Compute the graph; dask reschedules the parts of a lost worker, and a
         run whose workers are all gone fails with the reason instead of hanging."""
+        from distributed import wait
         from distributed.scheduler import KilledWorker
 
         before = set(self.client.nthreads())
         future = self.client.compute(graph)
         last_worker = time.monotonic()
         try:
-            while not future.done():
+            while True:
+                try:  # back the moment the result is in: the clock is the compute's alone
+                    wait(future, timeout=1)
+                    break
+                except TimeoutError:
+                    pass
                 if self.client.nthreads():
                     last_worker = time.monotonic()
                 elif time.monotonic() - last_worker > NO_WORKER_GRACE:
                     raise RunFailed(self.explain_lost(killed=self.restarted_for_memory()))
-                time.sleep(0.1)
             total = future.result()
         except KilledWorker:
             raise RunFailed(self.explain_lost(killed=True)) from None

@@ -72,11 +72,12 @@ class Cluster:
         assert done.returncode == 0, f"{command!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def lab_run(self, flags: str, timeout: float = 300) -> tuple[dict | None, subprocess.CompletedProcess]:
-        """`lab run` on the login node as the learner: its JSON result (None
-        when it failed) and the finished command."""
+    def lab_run(self, flags: str, timeout: float = 300,
+                env: str = "") -> tuple[dict | None, subprocess.CompletedProcess]:
+        """`lab run` on the login node as the learner (`env`: VAR=value ... for
+        it): its JSON result (None when it failed) and the finished command."""
         name = f"/tmp/result-{time.monotonic_ns()}.json"
-        done = self.sh(f"lab run {flags} --json {name}", timeout=timeout)
+        done = self.sh(f"{env} lab run {flags} --json {name}".strip(), timeout=timeout)
         result = json.loads(self.out(f"cat {name}")) if done.returncode == 0 else None
         return result, done
 
