@@ -62,8 +62,8 @@ def remove_own_cluster() -> None:
     sh("docker", "compose", "down", "--volumes", "--remove-orphans")
 
 
-# The start-up chain, in compose's order: each service waits for the one before
-# to be healthy (init: to have ended), then cluster-ready runs a test job.
+# The start-up chain, in compose's order: init makes the secrets, each Slurm
+# role waits for the port of the one before it, then cluster-ready runs a test job.
 CHAIN = ("init", "db", "slurmdbd", "slurmctld", "compute", "login")
 
 
@@ -353,8 +353,9 @@ def markdown(results: dict) -> str:
                          f"({s['slurm_speedup_of_limit']}) | {s['local_speedup']} ({s['local_speedup_of_limit']}) "
                          f"| {s['limit']} |")
     if r["ready"].get("chain"):
-        lines += ["", "Where warm `make up` goes (seconds from its start; each service waits for the one "
-                  "before it to be healthy, then cluster-ready runs a test job), medians:", "",
+        lines += ["", "Where warm `make up` goes (seconds from its start, medians): make checks the images, "
+                  "init makes the secrets, each Slurm role then waits for the port of the one before it, "
+                  "and cluster-ready runs a test job once the nodes are idle:", "",
                   "| service | started | healthy (init: ended) |", "|---|---|---|"]
         lines += [f"| {name} | {s['started']['median']} | {s['ready']['median']} |"
                   for name, s in r["ready"]["chain"].items()]
