@@ -67,16 +67,39 @@ def remove_own_cluster() -> None:
 CHAIN = ("init", "db", "slurmdbd", "slurmctld", "compute", "login")
 
 
-def chain_times(start: float) -> dict:
+def watch_events(since: float) -> tuple[subprocess.Popen, Path]:
+    """The engine's events of this project from `since` on, streamed into a
+    file: the engine keeps only its last thousand or so events, which a busy
+    machine's health checks use up in seconds, so asking afterwards may find
+    the first ones gone; and a pipe left unread fills and stalls the stream."""
+    log = SCRATCH / f"events-{time.monotonic_ns()}.jsonl"
+    with open(log, "w") as out:
+        watcher = subprocess.Popen(
+            ["docker", "events", "--since", f"{since:.3f}", "--filter", "type=container",
+             "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter", "event=start",
+             "--filter", "event=die", "--filter", "event=health_status", "--format", "{{json .}}"],
+            stdout=out, env=ENV)
+    return watcher, log
+
+
+def stop_watching(watcher: tuple[subprocess.Popen, Path]) -> str:
+    process, log = watcher
+    time.sleep(0.5)  # the last events on their way
+    process.terminate()
+    process.wait(timeout=30)
+    return log.read_text()
+
+
+def chain_times(start: float, events: str) -> dict:
     """For each service of the chain, the seconds from `make up`'s start until it
     started and until it was first healthy (init: until it ended), from the
-    engine's events of this project; compute: the last of the nodes."""
-    events = sh("docker", "events", "--since", f"{start:.3f}", "--until", f"{time.time():.3f}",
-                "--filter", "type=container", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                "--format", "{{json .}}").stdout
+    engine's events (watch_events); compute: the last of the nodes."""
     first: dict[tuple[str, str, str], float] = {}
     for line in events.splitlines():
-        event = json.loads(line)
+        try:
+            event = json.loads(line)
+        except ValueError:  # a line cut short when the watch stopped
+            continue
         attributes = event["Actor"]["Attributes"]
         service, action = attributes["com.docker.compose.service"], event["Action"]
         if action == "start":
@@ -102,8 +125,12 @@ def ready_cluster(repeat: int, cold: bool) -> dict:
     for _ in range(repeat):  # images built, no volumes
         remove_own_cluster()
         start = time.time()
-        warm.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
-        chains.append(chain_times(start))
+        watcher = watch_events(start)
+        try:
+            warm.append(timed("make", "--no-print-directory", "up", f"NODES={NODES}"))
+        finally:
+            events = stop_watching(watcher)
+        chains.append(chain_times(start, events))
     out["warm_seconds"] = stats(warm)
     out["chain"] = {service: {moment: stats([chain[service][moment] for chain in chains])
                               for moment in ("started", "ready")}
