@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -440,11 +439,10 @@ KINDS: dict[str, type[Workers]] = {"synchronous": InProcess, "threads": InProces
                                    "local": LocalWorkers, "slurm": SlurmWorkers}
 
 
-@contextmanager
-def open_workers(spec: RunSpec):
-    """The run's Workers (none started yet: scale them); closed on any exit."""
-    with KINDS[spec.scheduler](spec) as workers:
-        yield workers
+def open_workers(spec: RunSpec) -> Workers:
+    """The run's Workers (none started yet: scale them); a context manager
+    that closes them on any exit."""
+    return KINDS[spec.scheduler](spec)
 
 
 def pending_note(rows: list[dict]) -> str:
