@@ -18,7 +18,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # The lab's version, named once: the tag of its images (compose.yaml reads it).
 export LAB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
-IMAGES := dask-slurm-lab/lab:$(LAB_VERSION) dask-slurm-lab/slurm:$(LAB_VERSION) dask-slurm-lab/db:$(LAB_VERSION)
+IMAGES := $(foreach name,lab worker slurm node db,dask-slurm-lab/$(name):$(LAB_VERSION))
 
 COMPOSE := docker compose
 # A terminal for interactive commands (Ctrl-C reaches the run and cancels its
@@ -102,7 +102,7 @@ images: base-image wheelhouse
 	@stamp=$$(containers/images-stamp $(IMAGES)) && [ -n "$$stamp" ] \
 	    && [ "$$stamp" = "$$(cat build/images.stamp 2>/dev/null)" ] || { \
 	    rm -f build/images.stamp; \
-	    $(COMPOSE) build -q lab && $(COMPOSE) build -q && docker image inspect $(IMAGES) >/dev/null \
+	    $(COMPOSE) build -q lab worker && $(COMPOSE) build -q && docker image inspect $(IMAGES) >/dev/null \
 	    && mkdir -p build && containers/images-stamp $(IMAGES) >build/images.stamp; }
 
 # The pinned base image (named once, in containers/lab.Dockerfile): pulled,

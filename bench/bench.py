@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' cluster driver, shared: the images' tag, the default node count, `lab run --json`.
 sys.path.insert(0, str(ROOT / "tests"))
-from helpers import NODES, Cluster, image  # noqa: E402
+from helpers import IMAGE_NAMES, NODES, Cluster, image  # noqa: E402
 from lab import config  # noqa: E402
 
-IMAGES = tuple(image(name) for name in ("lab", "slurm", "db"))
+IMAGES = tuple(image(name) for name in IMAGE_NAMES)
 PROJECT = "dask-slurm-lab-bench"
 # The bench's own cluster: its own compose project, folders and dashboard port.
 # The folders are made by `make up` (bin/preflight), inside a fresh temporary one.
@@ -335,7 +335,7 @@ def targets(r: dict) -> list[dict]:
         add(f"speedup at 2 workers, share of the limit, {backend}",
             r["study"].get("2_workers", {}).get(f"{backend}_of_limit"), 0.95, "", at_most=False)
     add("lab image (MB)", single(r["sizes"].get(IMAGES[0])), 300, " MB")
-    add("compute node image (MB)", single(r["sizes"].get(IMAGES[1])), 300, " MB")
+    add("compute node image (MB)", single(r["sizes"].get(image("node"))), 300, " MB")
     add("lab.sif (MB)", single(r["sizes"].get("lab.sif")), None, "")
     return rows
 

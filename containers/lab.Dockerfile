@@ -9,21 +9,19 @@ COPY containers/debian.sources /etc/apt/sources.list.d/debian.sources
 COPY containers/apt-install /usr/local/sbin/apt-install
 RUN rm -f /etc/apt/sources.list \
     && apt-install python3=3.13.5-1 python3-venv=3.13.5-1
-# Python packages from the locked wheelhouse only, never from the network.
-# The wheelhouse is mounted for the step, not copied: a COPY would keep its
-# 60 MB in a layer of its own. pip is Debian's (python3-pip-whl), run from
-# its wheel: the venv holds no pip, no setuptools and no packages' own test
-# suites, which nothing at run time imports. Byte-compiled once, on every
-# core (pip would do it on one): no worker compiles at start.
+# Python packages from the locked wheelhouse only, never from the network
+# (containers/venv_install.py). The wheelhouse is mounted for the step, not
+# copied: a COPY would keep its 60 MB in a layer of its own. No pip,
+# setuptools or test suites in the venv; extension modules stripped (binutils,
+# for this step only). LAB_WITHOUT: packages the image's role does without,
+# with what only they need (the compute nodes' image: matplotlib bokeh).
+ARG LAB_WITHOUT=""
+COPY containers/venv_install.py /usr/local/sbin/venv-install
 COPY requirements.lock /opt/lab/requirements.lock
 RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
-    python3 -m venv --without-pip /opt/lab/venv \
-    && pip="python3 $(echo /usr/share/python-wheels/pip-*.whl)/pip --python /opt/lab/venv/bin/python" \
-    && $pip install -q --no-cache-dir --no-index --find-links /tmp/wheelhouse --no-compile --require-hashes \
-        -r /opt/lab/requirements.lock \
-    && $pip uninstall -q -y setuptools wheel \
-    && find /opt/lab/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
-    && /opt/lab/venv/bin/python -m compileall -q -j 0 /opt/lab/venv/lib
+    apt-install --no-record binutils=2.44-3 \
+    && venv-install make /opt/lab/venv /opt/lab/requirements.lock /tmp/wheelhouse --without ${LAB_WITHOUT} \
+    && apt-get purge -y -q --auto-remove binutils >/dev/null
 COPY pyproject.toml /opt/lab/src/pyproject.toml
 COPY README.md /opt/lab/src/README.md
 COPY lab/ /opt/lab/src/lab/
@@ -31,13 +29,15 @@ COPY lab/ /opt/lab/src/lab/
 # wheelhouse's setuptools. /opt/site-slurm: where bin/lab-apptainer binds a
 # site's Slurm client. lab-openssl-queue.pth: every Python of the image
 # (worker jobs, the lesson's own scripts) gets the TLS fix of
-# lab/openssl_queue.py, not only `lab`.
+# lab/openssl_queue.py, not only `lab`. Byte-compiled: what the lab's runs
+# import (venv-install compile runs them), so no worker compiles at start.
 RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
     python3 "$(echo /usr/share/python-wheels/pip-*.whl)/pip" --python /opt/lab/venv/bin/python install -q \
         --no-cache-dir --no-index --find-links /tmp/wheelhouse --no-deps /opt/lab/src \
     && rm -rf /opt/lab/src \
     && echo 'import lab.openssl_queue' \
         >"$(/opt/lab/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/lab-openssl-queue.pth" \
-    && mkdir -p /opt/site-slurm
+    && mkdir -p /opt/site-slurm \
+    && venv-install compile /opt/lab/venv
 ENV PATH=/opt/lab/venv/bin:$PATH
 ENTRYPOINT ["lab"]

@@ -3,6 +3,7 @@ scheduler x kernel x worker count, saved, tabulated, noted and plotted."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -13,7 +14,7 @@ import dask
 import distributed
 
 from . import metrics, results, slurm
-from .errors import SlurmError
+from .errors import BadInput, SlurmError
 from .notes import notes
 from .results import Row
 from .run import run
@@ -126,6 +127,9 @@ def report_markdown(rows: list[Row], said: list[str], meta: dict) -> str:
 def run_sweep(plan: list[RunSpec], results_dir: Path, say=print) -> Path:
     """Every run of the plan (spec.sweep), each saved as it ends (an
     interrupted sweep keeps what it measured), then the table, notes and plot."""
+    if importlib.util.find_spec("matplotlib") is None:  # before any run and any folder
+        raise BadInput("this image has no matplotlib for the study's plot (compute nodes run workers only); "
+                       "run lab study on the login node (make study)")
     run_dir = results.new_run_dir(results_dir)
     meta = versions()
     rows: list[Row] = []

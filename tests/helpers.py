@@ -17,8 +17,13 @@ VERSION = __import__("lab").__version__
 
 
 def image(name: str) -> str:
-    """The tag of one of the lab's images: lab, slurm, db, sif-builder."""
+    """The tag of one of the lab's images: lab, worker, slurm, node, db, sif-builder."""
     return f"dask-slurm-lab/{name}:{VERSION}"
+
+
+# The images `make images` builds, named once: the Makefile's IMAGES.
+IMAGE_NAMES = re.search(r"^IMAGES := \$\(foreach name,([a-z ]+),",
+                        (ROOT / "Makefile").read_text(), re.M).group(1).split()
 
 
 PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")

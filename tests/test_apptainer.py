@@ -14,7 +14,7 @@ import pytest
 from spython.main.parse.parsers import DockerParser, SingularityParser
 from spython.main.parse.writers import DockerWriter
 
-from helpers import VERSION
+from helpers import IMAGE_NAMES, VERSION
 from lab import config, spec, workers
 from lab.cli import _slurm_flags, build_parser, main
 
@@ -53,7 +53,8 @@ def test_definition_and_dockerfile_agree():
     assert "\nrm -rf /tmp/wheelhouse\n" in install  # no image keeps it
     python = re.search(r"python3=\S+", DOCKERFILE.read_text()).group()
     assert install.count(python) == 1  # the same pinned Python
-    assert "--require-hashes \\\n-r /opt/lab/requirements.lock" in install
+    assert "venv-install make /opt/lab/venv /opt/lab/requirements.lock /tmp/wheelhouse" in install
+    assert "venv-install compile /opt/lab/venv" in install  # its byte code as Docker's
     assert definition.cmd == 'exec lab "$@"' and dockerfile.entrypoint == ["lab"]
 
 
@@ -230,7 +231,7 @@ def test_the_images_tag_is_the_labs_version_everywhere():
     make = subprocess.run(["make", "-s", "-p", "-n", "help"], cwd=ROOT, capture_output=True, text=True).stdout
     assert f"LAB_VERSION := {VERSION}\n" in make
     compose = (ROOT / "compose.yaml").read_text()
-    assert re.findall(r"\$\{LAB_VERSION:-([^}]*)\}", compose) == [VERSION] * 3  # one per image
+    assert re.findall(r"\$\{LAB_VERSION:-([^}]*)\}", compose) == [VERSION] * len(IMAGE_NAMES)  # one per image
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     named = [path for path in tracked.split() if path not in ("lab/__init__.py", "compose.yaml")
              and not path.startswith(("bench/results", "docs/")) and (ROOT / path).is_file()

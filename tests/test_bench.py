@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, image
+from helpers import IMAGE_NAMES, ROOT, image
 
 pytestmark = pytest.mark.cluster
 
@@ -52,7 +52,7 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     # The phases are of the same run that was timed: they fit inside it.
     assert end["compute_seconds"]["median"] + end["wait_for_workers_seconds"]["median"] \
         < end["make_run_seconds"]["median"]
-    assert results["sizes"][image("slurm")] > 0
+    assert all(results["sizes"][image(name)] > 0 for name in IMAGE_NAMES)
     memory = results["memory"]
     assert 50 < memory["idle_cluster_mib"]["median"] < 4096 and memory["worker_mib"]["median"] > 20
     assert "| warm `make up` to ready (s) |" in (tmp_path / "results.md").read_text()

@@ -250,3 +250,17 @@ def test_repeats_report_a_wrong_total_even_when_other_repeats_are_right():
     assert total == 42  # one wrong repeat makes the point wrong
     times, total = time_repeats(2, 100, 2, "python", lambda graph: graph.compute(scheduler="sync"))
     assert total == expected_sum(100, 2)
+
+
+def test_study_where_there_is_no_matplotlib_says_where_to_run_it(capsys, tmp_path, monkeypatch):
+    """The compute nodes' image has no matplotlib: a study there stops before any run or folder."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "matplotlib" else
+                        find_spec(name, *a))
+    assert main(["study", "--schedulers", "threads", "--workers", "1", "--size", "1000",
+                 "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no matplotlib" in err and "run lab study on the login node" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
