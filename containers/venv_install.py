@@ -8,17 +8,17 @@
         which plot nothing and serve no dashboard, so their image goes
         without matplotlib and bokeh. No pip, setuptools or test suites; the
         extension modules stripped of their symbol tables and debug
-        sections (a quarter of the venv's size, which nothing at run time
-        reads); libraries that auditwheel grafted in (*.libs) are left as
-        they are.
+        sections (27 MB of the lab's venv, which nothing at run time reads);
+        libraries that auditwheel grafted in (*.libs) are left as they are;
+        UNUSABLE files deleted.
     venv-install compile VENV
         Byte-compiles what the lab's processes import, by running them: a
         run on a local cluster (client, scheduler, dashboard, a nanny and
         its worker), the worker command of a Slurm job, and where matplotlib
         is installed a study with its plot. Nothing then compiles at start
         (the image is read-only to the learner, and a SIF to everyone); the
-        modules nothing imports (most of fontTools, bokeh's compiler) stay
-        source only, which saves tens of MB over compiling everything.
+        modules nothing imports (most of fontTools, for one) stay source
+        only: 20 MB less than compiling everything.
 
 Runs inside the image build with Debian's python3, standard library only."""
 

@@ -108,8 +108,10 @@ def lab_json(cluster, flags: str):
 
 def test_controller_restart_while_a_run_waits_for_workers(cluster):
     # Jobs queued when the controller stops start again once it has heard
-    # from the nodes (about 30 s here): the run waits for them.
-    background_run(cluster, "--workers 10 --worker-timeout 90 --size 2000000", "waiting")
+    # from the nodes (about 30 s here): the run waits for them. Two of the
+    # ten never fit (8 slots), so the run ends at its worker timeout: 60 s
+    # leaves the 8 twice the time they take.
+    background_run(cluster, "--workers 10 --worker-timeout 60 --size 2000000", "waiting")
     wait_until(lambda: len(cluster.queue()) >= 10, 60, what="10 worker jobs queued")
     start = time.monotonic()
     cluster.compose("restart", "slurmctld", check=True, timeout=120)
