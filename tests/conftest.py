@@ -16,6 +16,7 @@ from helpers import FOLDER_OWNER, NODES, ROOT, Cluster
 # `make readme` puts in the README (docs/test-times.md).
 TIMES = ROOT / "build" / "test-times.md"
 SPENT: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+SPENT_BY_TEST: dict[str, float] = defaultdict(float)
 STARTED = time.monotonic()
 
 
@@ -58,6 +59,7 @@ def pytest_runtest_logreport(report):
     spent = SPENT[report.nodeid.split("::")[0]]
     spent[0] += report.duration  # setup (a session cluster's start falls in its first test's), call, teardown
     spent[1] += report.when == "call"
+    SPENT_BY_TEST[report.nodeid] += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -73,5 +75,8 @@ def pytest_sessionfinish(session, exitstatus):
              "| test file | tests | seconds | share |", "|---|---|---|---|"]
     for name, (seconds, count) in sorted(SPENT.items(), key=lambda item: -item[1][0]):
         lines.append(f"| {name} | {count} | {seconds:.0f} | {100 * seconds / total:.0f}% |")
+    lines += ["", "The slowest tests:", "", "| test | seconds |", "|---|---|"]
+    for name, seconds in sorted(SPENT_BY_TEST.items(), key=lambda item: -item[1])[:12]:
+        lines.append(f"| {name.replace('|', '/')} | {seconds:.0f} |")
     TIMES.parent.mkdir(exist_ok=True)
     TIMES.write_text("\n".join(lines) + "\n")
