@@ -46,10 +46,10 @@ help: ## list the targets
 up: ## start the cluster (NODES=4) and return when a test job has run
 	@ids=$$(bin/preflight up) || exit $$?; export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
 	 $(MAKE) --no-print-directory images || exit $$?; \
-	 $(COMPOSE) up -d --wait --remove-orphans --scale compute="$$NODES" \
+	 $(COMPOSE) up -d --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
 	@$(COMPOSE) exec -T login cluster-ready "$$NODES" "$$READY_TIMEOUT" \
-	    || { $(COMPOSE) logs --tail=40 slurmctld compute; exit 1; }
+	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; exit 1; }
 
 run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
 	@bin/preflight run

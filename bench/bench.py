@@ -70,14 +70,14 @@ CHAIN = ("init", "db", "slurmdbd", "slurmctld", "compute", "login")
 def watch_events(since: float) -> tuple[subprocess.Popen, Path]:
     """The engine's events of this project from `since` on, streamed into a
     file: the engine keeps only its last thousand or so events, which a busy
-    machine's health checks use up in seconds, so asking afterwards may find
+    machine's containers use up quickly, so asking afterwards may find
     the first ones gone; and a pipe left unread fills and stalls the stream."""
     log = SCRATCH / f"events-{time.monotonic_ns()}.jsonl"
     with open(log, "w") as out:
         watcher = subprocess.Popen(
             ["docker", "events", "--since", f"{since:.3f}", "--filter", "type=container",
              "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter", "event=start",
-             "--filter", "event=die", "--filter", "event=health_status", "--format", "{{json .}}"],
+             "--filter", "event=die", "--format", "{{json .}}"],
             stdout=out, env=ENV)
     return watcher, log
 
@@ -92,8 +92,9 @@ def stop_watching(watcher: tuple[subprocess.Popen, Path]) -> str:
 
 def chain_times(start: float, events: str) -> dict:
     """For each service of the chain, the seconds from `make up`'s start until it
-    started and until it was first healthy (init: until it ended), from the
-    engine's events (watch_events); compute: the last of the nodes."""
+    started (the engine's events, watch_events) and until its start was done:
+    init ended; each other role wrote /run/lab-role, having waited for what it
+    needs, and handed over to its daemon. Compute: the last of the nodes."""
     first: dict[tuple[str, str, str], float] = {}
     for line in events.splitlines():
         try:
@@ -104,11 +105,16 @@ def chain_times(start: float, events: str) -> dict:
         service, action = attributes["com.docker.compose.service"], event["Action"]
         if action == "start":
             moment = "started"
-        elif action == "health_status: healthy" or (action == "die" and service == "init"):
+        elif action == "die" and service == "init":
             moment = "ready"
         else:
             continue
         first.setdefault((service, attributes["name"], moment), event["timeNano"] / 1e9 - start)
+    for service in CHAIN[1:]:
+        for index in range(1, (NODES if service == "compute" else 1) + 1):
+            done = sh("docker", "compose", "exec", "-T", "--index", str(index), service,
+                      "stat", "-c", "%.9Y", "/run/lab-role").stdout
+            first[(service, str(index), "ready")] = float(done) - start  # the same clock: one kernel
     out: dict[str, dict[str, float]] = {}
     for (service, _, moment), seconds in first.items():
         seen = out.setdefault(service, {})
@@ -118,7 +124,7 @@ def chain_times(start: float, events: str) -> dict:
 
 def ready_cluster(repeat: int, cold: bool) -> dict:
     """Seconds of `make up` to a ready cluster (a test job has run), and where
-    they go: each service of the chain started and healthy, then cluster-ready."""
+    they go: each service of the chain started and done starting, then cluster-ready."""
     out: dict = {}
     warm, chains = [], []
     sh("make", "--no-print-directory", "images")  # warm: built from the sources as they are, untimed
@@ -289,6 +295,21 @@ def memory(repeat: int) -> dict:
     return {"idle_cluster_mib": stats(idle), "worker_mib": stats(worker), "nanny_mib": stats(nanny)}
 
 
+def idle_cpu(repeat: int, seconds: float) -> dict:
+    """The host's CPU busy share (all cores, /proc/stat) while the cluster is idle:
+    what the workers' timings lack. Everything on the host counts."""
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # all, idle + iowait
+    shares = []
+    for _ in range(repeat):
+        total, idle = sample()
+        time.sleep(seconds)
+        total2, idle2 = sample()
+        shares.append(1 - (idle2 - idle) / (total2 - total))
+    return {"busy_share": stats(shares), "seconds": seconds}
+
+
 WORKER_RSS = """
 import json, psutil
 from dask.distributed import Client
@@ -385,9 +406,9 @@ def markdown(results: dict) -> str:
                          f"| {s['limit']} |")
     if r["ready"].get("chain"):
         lines += ["", "Where warm `make up` goes (seconds from its start, medians): make checks the images, "
-                  "init makes the secrets, each Slurm role then waits for the port of the one before it, "
-                  "and cluster-ready runs a test job once the nodes are idle:", "",
-                  "| service | started | healthy (init: ended) |", "|---|---|---|"]
+                  "init makes the secrets, each Slurm role then waits for the port of the one before it "
+                  "and starts its daemon, and cluster-ready runs a test job once the nodes are idle:", "",
+                  "| service | started | start done, daemon starting (init: ended) |", "|---|---|---|"]
         lines += [f"| {name} | {s['started']['median']} | {s['ready']['median']} |"
                   for name, s in r["ready"]["chain"].items()]
         lines.append(f"| cluster-ready (test job) | | {r['ready']['warm_seconds']['median']} |")
@@ -399,6 +420,10 @@ def markdown(results: dict) -> str:
     lines += ["", "| memory (MiB) | min | median | max |", "|---|---|---|---|"]
     for key, s in r["memory"].items():
         lines.append(f"| {key.removesuffix('_mib').replace('_', ' ')} | {s['min']} | {s['median']} | {s['max']} |")
+    if r.get("idle_cpu"):
+        s = r["idle_cpu"]["busy_share"]
+        lines += ["", f"| idle cluster: host CPU busy, share of all cores ({r['idle_cpu']['seconds']} s) "
+                  "| min | median | max |", "|---|---|---|---|", f"| busy | {s['min']} | {s['median']} | {s['max']} |"]
     return "\n".join(lines) + "\n"
 
 
@@ -436,6 +461,7 @@ def main(argv=None) -> int:
         results["worker_start"] = worker_start(repeat)
         results["sizes"] = sizes(build_sif=not args.quick)
         results["memory"] = memory(repeat)
+        results["idle_cpu"] = idle_cpu(repeat, 2 if args.quick else 20)
         results["targets"] = targets(results)
     finally:
         remove_own_cluster()

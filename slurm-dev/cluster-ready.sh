@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# cluster-ready NODES [TIMEOUT]: wait until NODES compute nodes are idle and a
-# test job has run on all of them as the lab user. Run on the login node.
+# cluster-ready NODES [TIMEOUT]: wait until this login node has started, the
+# accounting database answers, NODES compute nodes are idle, and a test job
+# has run on all of them as the lab user. Run on the login node; `make up`
+# runs it right after the containers start (the health checks, every 30 s,
+# are for watching, not for this).
 set -euo pipefail
 nodes=${1:?usage: cluster-ready NODES [TIMEOUT]}
 timeout=${2:-120}
 deadline=$((SECONDS + timeout))
 idle=0
+until [ -s /run/lab-role ]; do  # the login's entrypoint is done (slurm-dev/entrypoint.sh)
+    ((SECONDS < deadline)) || { echo "error: the login node did not finish starting in ${timeout}s" >&2; exit 1; }
+    sleep 0.2
+done
 # Compute containers removed by a smaller NODES leave dynamic nodes behind:
 # forget every dynamic node whose container (<prefix>compute-<n>, by Docker's
 # DNS) is gone. (Its recorded address is an IP, which another container may
@@ -42,7 +49,8 @@ while :; do
     states=$(sinfo -h -N -o '%N %t' 2>/dev/null | sort -u || true)
     # Exactly idle: not drained, not down, no trailing * (not responding).
     idle=$(awk '$2 == "idle"' <<<"$states" | wc -l)
-    ((idle >= nodes)) && break
+    # Accounting answers a query that needs its database (slurmdbd's health check).
+    ((idle >= nodes)) && sacctmgr -n -P list cluster format=cluster >/dev/null 2>&1 && break
     # Every 10 s, what is still in the way.
     if (((SECONDS - started) % 10 == 9)) && ((SECONDS != said)); then
         said=$SECONDS
