@@ -65,7 +65,7 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     """After a whole run (every test, the cluster's included), write where its time went."""
     options = session.config.option
-    if options.markexpr or options.keyword or options.lf or session.testscollected < 300:
+    if options.markexpr or options.keyword or getattr(options, "lf", False) or session.testscollected < 300:
         return
     total = time.monotonic() - STARTED
     lines = [f"# make test: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}", "",
