@@ -26,6 +26,13 @@ def test_cluster_has_its_nodes_idle_and_sized(cluster):
     assert cluster.out("srun --cpus-per-task=2 --mem=2G nproc --all").strip().isdigit()
 
 
+def test_the_controller_schedules_a_submitted_job_at_its_next_tick(cluster):
+    # slurm.conf's batch_sched_delay=0: without it a worker job waits up to 3 s
+    # for the pass its submission asks for (make bench measures how long).
+    config = cluster.out("scontrol show config")
+    assert "batch_sched_delay=0" in config.split("SchedulerParameters", 1)[1].split("\n", 1)[0], config
+
+
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_study_on_slurm_workers(cluster, workers):
     result, done = cluster.lab_run(f"--workers {workers} {SMALL}")
