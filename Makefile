@@ -33,10 +33,6 @@ RUN_FLAGS = $(call flag,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,
 list = $(if $(filter $(1),$(GIVEN)),$(2) $$$(1))
 SWEEP_FLAGS = $(call list,WORKERS,--workers) $(call flag,SIZE,--size) $(call flag,PARTS,--parts) \
               $(call list,SCHEDULERS,--schedulers) $(call list,KERNELS,--kernels) $(call flag,REPEAT,--repeat)
-# Each compute node's entrypoint is done (it has dropped its node's record
-# from before a restart and registers anew) before cluster-ready looks for
-# idle nodes: an old record may look idle for a moment.
-export STARTED := n=0; until [ -s /run/lab-role ]; do n=$$((n + 1)); [ $$n -lt 900 ] || exit 1; sleep 0.2; done
 # Bring the cluster up when it is down.
 ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-directory up
 
@@ -52,12 +48,7 @@ up: ## start the cluster (NODES=4) and return when a test job has run
 	 $(MAKE) --no-print-directory images || exit $$?; \
 	 $(COMPOSE) up -d --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
-	@i=1; while [ "$$i" -le "$$NODES" ]; do \
-	    $(COMPOSE) exec -T --index "$$i" compute sh -c "$$STARTED" || { $(COMPOSE) ps -a; \
-	        $(COMPOSE) logs --tail=40; echo "error: compute node $$i did not start; logs above" >&2; exit 1; }; \
-	    i=$$((i + 1)); done
-	@$(COMPOSE) exec -T login cluster-ready "$$NODES" "$$READY_TIMEOUT" \
-	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; exit 1; }
+	@bin/wait-ready "$$NODES" "$$READY_TIMEOUT"
 
 run: ## run the lesson's study on WORKERS Slurm worker jobs (SIZE, PARTS, BACKEND too)
 	@bin/preflight run

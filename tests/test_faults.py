@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FOLDER_OWNER, IMAGE_NAMES, NODES, PROJECT, ROOT, image, wait_until
+from helpers import FOLDER_OWNER, IMAGE_NAMES, NODES, PROJECT, ROOT, Cluster, image, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.faults]
 
@@ -284,6 +284,34 @@ def test_a_run_from_a_folder_the_nodes_lack_still_works(cluster):
     assert cluster.queue() == []
     record("worker jobs submitted from a folder the nodes do not share (`/tmp`)", exit_status=0,
            says="correct: Slurm 24.11 runs the jobs in the node's /tmp")
+
+
+def test_a_role_that_stops_at_start_ends_make_up_at_once(cluster, tmp_path):
+    """A Slurm role whose container stops as it starts (slurmctld here, by a
+    compose file added for the test): `make up` names it and shows its log in
+    seconds, not at READY_TIMEOUT, on a cluster of its own."""
+    override = tmp_path / "broken.yaml"
+    override.write_text('services:\n  slurmctld:\n'
+                        '    entrypoint: ["sh", "-c", "echo slurmctld stops on purpose; exit 3"]\n')
+    folders = [tmp_path / "work", tmp_path / "results"]
+    for folder in folders:
+        folder.mkdir()
+        os.chown(folder, FOLDER_OWNER, FOLDER_OWNER)
+    broken = Cluster(*folders, project=f"{PROJECT}-broken", dashboard_port=18792)
+    env = dict(broken.env, COMPOSE_FILE=f"{ROOT / 'compose.yaml'}:{override}", READY_TIMEOUT="180")
+    start = time.monotonic()
+    try:
+        done = broken.make("up", "NODES=1", env=env, timeout=300)
+        seconds = round(time.monotonic() - start, 1)
+        assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]  # make's, for a failed recipe
+        assert "error: the slurmctld container stopped while the cluster started" in done.stderr
+        assert "slurmctld stops on purpose" in done.stdout  # its log, shown
+        assert seconds < 60, seconds  # READY_TIMEOUT is 180
+    finally:
+        broken.compose("down", "--volumes", "--remove-orphans", timeout=180)
+    assert not broken.compose("ps", "-a", "-q").stdout.split()
+    record("a Slurm role stopping as it starts (`make up`)", exit_status=2, names="slurmctld, with its log",
+           seconds_to_the_error=seconds)
 
 
 def test_make_commands_twice_and_run_when_down(cluster):

@@ -209,10 +209,11 @@ def test_folders_of_two_owners_are_refused(host):
 def test_make_up_waits_with_cluster_ready_and_the_health_checks_are_rare():
     """Each health check is a process the engine starts in a container: at one a
     second, eight containers took 29 % of a 2-core machine's CPU from an idle
-    cluster. `make up` waits with cluster-ready; the checks run every 30 s."""
+    cluster. `make up` waits with bin/wait-ready (cluster-ready); the checks run every 30 s."""
     dockerfile = (ROOT / "containers" / "Dockerfile").read_text()
     intervals = re.findall(r"^HEALTHCHECK --interval=(\d+)s", dockerfile, re.M)
     assert len(intervals) == 2 and all(int(seconds) >= 30 for seconds in intervals), intervals
     makefile = (ROOT / "Makefile").read_text()
     up = makefile.split("\nup:", 1)[1].split("\n\n", 1)[0]
-    assert "--wait" not in up and "cluster-ready" in up
+    assert "--wait" not in up and "bin/wait-ready" in up
+    assert "cluster-ready" in (ROOT / "bin" / "wait-ready").read_text()
