@@ -276,8 +276,9 @@ print(json.dumps([seconds(size, [parts]) / seconds(size, [parts // 2] * 2) / 2 f
 def machine_ceiling(repeat: int, size: int, parts: int = 4) -> dict:
     """What this machine's cores give two processes of the lesson's kernel, no
     dask at all: `parts` parts of `size` in one python, then half each in two at
-    once, on the login node (the lab image's python). Its share of 2 is the most
-    a scheduler's speedup at 2 workers can reach here."""
+    once, on the login node (the lab image's python): the share of 2 this host
+    gives two processes at all, to read the schedulers' shares against (it
+    moves between repeats as they do)."""
     shares = json.loads(CLUSTER.out(f"python -c {shlex.quote(CEILING)} {size} {parts} {repeat}", timeout=1800))
     return {"share_of_2": stats(shares)}
 
@@ -466,7 +467,7 @@ def targets(r: dict) -> list[dict]:
         add(f"the same from single `lab run`s, {backend}",
             r["study"].get("2_workers", {}).get(f"{backend}_of_limit"), None, "")
     add("two bare pythons of the kernel at once, no dask: share of 2 "
-        "(the most any speedup share above can reach here)",
+        "(what this host gives two processes, to read the rows above against)",
         r.get("ceiling", {}).get("share_of_2"), None, "")
     add("lab image (MB)", single(r["sizes"].get(IMAGES[0])), 300, " MB")
     add("compute node image (MB)", single(r["sizes"].get(image("node"))), 300, " MB")
