@@ -9,10 +9,8 @@ nodes=${1:?usage: cluster-ready NODES [TIMEOUT]}
 timeout=${2:-120}
 deadline=$((SECONDS + timeout))
 idle=0
-until [ -s /run/lab-role ]; do  # the login's entrypoint is done (slurm-dev/entrypoint.sh)
-    ((SECONDS < deadline)) || { echo "error: the login node did not finish starting in ${timeout}s" >&2; exit 1; }
-    sleep 0.2
-done
+started "$timeout" \
+    || { echo "error: the login node did not finish starting in ${timeout}s" >&2; exit 1; }
 # Compute containers removed by a smaller NODES leave dynamic nodes behind:
 # forget every dynamic node whose container (<prefix>compute-<n>, by Docker's
 # DNS) is gone. (Its recorded address is an IP, which another container may

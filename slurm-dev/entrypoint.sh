@@ -88,7 +88,7 @@ container_name() {
 }
 
 role=${1:-login}
-# /run/lab-role says this role's start is done (health check, cluster-ready):
+# /run/lab-role says this role's start is done (health check, `started`):
 # a restarted container has it from its last run until then.
 rm -f /run/lab-role
 [ "$role" = init ] || map_learner
