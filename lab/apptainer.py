@@ -5,12 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 
-from . import config
-
-# What the Slurm client needs from the host inside the container; bin/lab-apptainer binds it.
-CLIENT_BINDS = "the Slurm commands (sbatch, squeue, scancel, sacct, sinfo), their libslurm*.so, " \
-               "/etc/slurm and the munge socket (/run/munge)"
-
 
 def image() -> str | None:
     """The .sif this process runs in, if any."""
@@ -23,22 +17,17 @@ INHERITED = ("APPTAINER_BIND", "SINGULARITY_BIND", "APPTAINER_BINDPATH", "SINGUL
              "APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "APPTAINER_NAME", "SINGULARITY_NAME")
 
 
-def worker_python(sif: str) -> str:
+def worker_python(sif: str, command: str, binds: list[str]) -> str:
     """The worker command that runs dask's worker in the same image: the
     runtime by its absolute path on the host (bin/lab-apptainer passes it as
-    lab.apptainer.command), none of the login container's Apptainer settings,
+    lab.apptainer.command, `command`), none of the login container's Apptainer settings,
     a clean environment, and its own binds: the node's scratch folder
-    ($SLURM_TMPDIR, where sites keep worker space) and lab.apptainer.binds.
+    ($SLURM_TMPDIR, where sites keep worker space) and `binds` (lab.apptainer.binds).
     It is written into the job script, so the shell there expands $SLURM_TMPDIR."""
-    command = shlex.split(str(config.lab("apptainer.command")))
-    binds = [*(config.lab("apptainer.binds") or [])]
+    runtime = shlex.split(command)
     unset = [f"-u {name}" for name in INHERITED]
     bind_flags = " ".join(shlex.quote(f"--bind={bind}") for bind in binds)
-    return " ".join(["env", *unset, shlex.join(command), "exec", "--cleanenv",
+    return " ".join(["env", *unset, shlex.join(runtime), "exec", "--cleanenv",
                      '--bind="${SLURM_TMPDIR:-/tmp}"', *([bind_flags] if bind_flags else []),
                      shlex.quote(sif), "python"])
 
-
-def missing_client_hint() -> str:
-    return (f"inside Apptainer the host's Slurm client must be bound in: run lab through "
-            f"bin/lab-apptainer, or add --bind for {CLIENT_BINDS}")

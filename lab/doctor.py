@@ -10,7 +10,9 @@ import time
 from dask.utils import parse_bytes
 
 from . import apptainer, slurm
+from .diagnose import no_client
 from .errors import LabError, SlurmError
+from .spec import Plan, RunSpec
 
 
 class Failed(Exception):
@@ -21,19 +23,17 @@ class Failed(Exception):
         self.fix = fix
 
 
-def check_client(options: dict) -> str:
+def check_client(spec: RunSpec) -> str:
     problem = slurm.client_problem()
     if problem is not None:
-        fix = apptainer.missing_client_hint() if apptainer.image() else \
-            "run on the cluster's login node, or load its Slurm module (module load slurm)"
-        raise Failed(f"sbatch/squeue do not answer{': ' + problem if problem else ''}", fix)
+        raise Failed(f"sbatch/squeue do not answer{': ' + problem if problem else ''}", no_client())
     return "Slurm client answers (sbatch, squeue)"
 
 
-def partition(options: dict) -> str:
+def partition(spec: RunSpec) -> str:
     rows = slurm.run("sinfo", "-h", "-o", "%P").split()
     names = [row.rstrip("*") for row in rows]
-    wanted = options.get("queue")
+    wanted = spec.slurm.get("queue")
     if wanted:
         if wanted not in names:
             raise Failed(f"partition {wanted!r} does not exist (there are: {', '.join(names)})",
@@ -46,12 +46,12 @@ def partition(options: dict) -> str:
     return default[0]
 
 
-def check_partition(options: dict) -> str:
-    name = partition(options)
-    return f"partition {name!r} exists" + ("" if options.get("queue") else " (the default)")
+def check_partition(spec: RunSpec) -> str:
+    name = partition(spec)
+    return f"partition {name!r} exists" + ("" if spec.slurm.get("queue") else " (the default)")
 
 
-def check_account(options: dict) -> str:
+def check_account(spec: RunSpec) -> str:
     user = getpass.getuser()
     try:
         out = slurm.run("sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=account")
@@ -59,7 +59,7 @@ def check_account(options: dict) -> str:
         raise Failed(f"cannot read accounts: {err}", "ask your site which account to use "
                      "and set jobqueue.slurm.account") from None
     accounts = sorted(set(out.split()))
-    wanted = options.get("account")
+    wanted = spec.slurm.get("account")
     if wanted and wanted not in accounts:
         raise Failed(f"account {wanted!r} is not one of {user}'s ({', '.join(accounts) or 'none'})",
                      "set jobqueue.slurm.account (or --account) to one of them")
@@ -69,8 +69,9 @@ def check_account(options: dict) -> str:
         f"{user} has a default account ({', '.join(accounts)})"
 
 
-def check_fits(options: dict) -> str:
-    name = partition(options)
+def check_fits(spec: RunSpec) -> str:
+    options = spec.slurm
+    name = partition(spec)
     limit, memory, cpus = slurm.run("sinfo", "-h", "-p", name, "-o", "%l|%m|%c").splitlines()[0].split("|")
     node_memory = int(memory.rstrip("+")) * 1024**2
     wanted_memory = parse_bytes(options["memory"])
@@ -87,7 +88,7 @@ def check_fits(options: dict) -> str:
             f"{name!r} (nodes: {cpus} CPUs, {memory} MB; limit {limit})")
 
 
-def check_munge(options: dict) -> str:
+def check_munge(spec: RunSpec) -> str:
     if shutil.which("munge") and shutil.which("unmunge"):
         encoded = subprocess.run(["munge", "-n"], capture_output=True, text=True, timeout=10)
         decoded = subprocess.run(["unmunge"], input=encoded.stdout, capture_output=True,
@@ -100,14 +101,13 @@ def check_munge(options: dict) -> str:
     return "munge works (squeue authenticated; no munge command here to test directly)"
 
 
-def check_worker(options: dict, timeout: float) -> str:
+def check_worker(spec: RunSpec) -> str:
     from .run import run
-    from .spec import RunSpec
 
     notes: list[str] = []
-    result = run(RunSpec("slurm", workers=1, size=1000, parts=1, timeout=timeout, slurm=options), say=notes.append)
+    result = run(spec, say=notes.append)
     if result.workers_connected < 1 or not result.correct:
-        raise Failed(f"no worker job connected within {timeout:g}s ({'; '.join(notes)})",
+        raise Failed(f"no worker job connected within {spec.timeout:g}s ({'; '.join(notes)})",
                      "check jobqueue.slurm.interface (a network the login and compute nodes "
                      "share) and the worker job's log")
     worker = result.workers[0]
@@ -115,16 +115,15 @@ def check_worker(options: dict, timeout: float) -> str:
             f"in {result.startup_seconds:.1f}s")
 
 
-def run_checks(options: dict, timeout: float, site: str | None, say) -> bool:
-    checks = [check_client, check_partition, check_account, check_fits, check_munge,
-              lambda opts: check_worker(opts, timeout)]
+def run_checks(plan: Plan, site: str | None, say) -> bool:
+    checks = [check_client, check_partition, check_account, check_fits, check_munge, check_worker]
     say(f"lab doctor: site {site or '(none: dask config only)'}"
         + (f", in Apptainer image {apptainer.image()}" if apptainer.image() else ""))
     failed = 0
     for number, check in enumerate(checks):
         start = time.monotonic()
         try:
-            say(f"  [ok]   {check(options)}")
+            say(f"  [ok]   {check(plan.run)}")
         except Failed as err:
             failed += 1
             say(f"  [FAIL] {err}\n         fix: {err.fix}")
@@ -135,3 +134,8 @@ def run_checks(options: dict, timeout: float, site: str | None, say) -> bool:
             say(f"  [FAIL] {err} (after {time.monotonic() - start:.0f}s)")
     say("all checks passed" if not failed else f"{failed} check(s) failed")
     return failed == 0
+
+
+def command(plan: Plan, args) -> int:
+    """`lab doctor`: exit status 1 when a check fails."""
+    return 0 if run_checks(plan, site=args.site, say=print) else 1

@@ -8,13 +8,17 @@ same image (`apptainer exec lab.sif lab ...`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
 import time
 from pathlib import Path
 
-from . import config
+from . import apptainer, config, slurm
+from .errors import BadInput
+from .run import report
+from .spec import Plan, RunSpec
 
 # Rank 0 runs the scheduler, rank 1 the client: the workers are the rest.
 EXTRA_RANKS = 2
@@ -25,10 +29,10 @@ def scheduler_file() -> str:
     return str(Path("~/.cache/dask-slurm-lab/scheduler-{job_id}.json").expanduser())
 
 
-def job_script(workers: int, size: int, parts: int, options: dict, results: Path,
-               sif: str | None) -> str:
+def job_script(plan: Plan, sif: str | None) -> str:
     """The batch script: one srun of WORKERS+2 ranks of `lab run --runner`."""
-    lab = ["lab", "run", "--runner", "--size", str(size), "--parts", str(parts),
+    spec, results = plan.run, plan.results
+    lab = ["lab", "run", "--runner", "--size", str(spec.size), "--parts", str(spec.parts),
            "--json", f"{results}/job-$SLURM_JOB_ID.json"]
     if sif:  # every rank in the same image, by the runtime's absolute path
         runtime = shlex.split(str(config.lab("apptainer.command")))
@@ -36,32 +40,61 @@ def job_script(workers: int, size: int, parts: int, options: dict, results: Path
     else:
         launcher = []
     command = " ".join(shlex.quote(word) if "$" not in word else f'"{word}"' for word in [*launcher, *lab])
-    lines = ["#!/bin/bash",
-             "#SBATCH --job-name=lab-job",
-             f"#SBATCH --ntasks={workers + EXTRA_RANKS}",
-             "#SBATCH --cpus-per-task=1",
-             f"#SBATCH --mem-per-cpu={options.get('memory', '512M')}",
-             f"#SBATCH --time={options.get('walltime', '00:15:00')}"]
-    if options.get("queue"):
-        lines.append(f"#SBATCH --partition={options['queue']}")
-    if options.get("account"):
-        lines.append(f"#SBATCH --account={options['account']}")
-    lines += ["# The study as one job: rank 0 the Dask scheduler, rank 1 the client, the rest",
-              "# workers (dask-jobqueue's SLURMRunner). Written by `lab job`.",
-              f"mkdir -p {shlex.quote(str(results))} ~/.cache/dask-slurm-lab",
-              f"srun {command}"]
+    directives = ["--job-name=lab-job", f"--ntasks={spec.workers + EXTRA_RANKS}", "--cpus-per-task=1",
+                  f"--mem-per-cpu={plan.job_memory}", f"--time={plan.job_walltime}", *spec.placement]
+    lines = ["#!/bin/bash", *(f"#SBATCH {directive}" for directive in directives),
+             "# The study as one job: rank 0 the Dask scheduler, rank 1 the client, the rest",
+             "# workers (dask-jobqueue's SLURMRunner). Written by `lab job`.",
+             f"mkdir -p {shlex.quote(str(results))} ~/.cache/dask-slurm-lab",
+             f"srun {command}"]
     return "\n".join(lines) + "\n"
 
 
-def run_ranks(size: int, parts: int, say=print):
+def command(plan: Plan, args) -> int:
+    """`lab job`: print the job script, or submit it (and wait for its result)."""
+    sif, submit, wait = args.sif, args.submit, args.wait
+    if sif and not Path(sif).is_file():
+        raise BadInput(f"--sif: no image at {sif}; build it with make sif")
+    # Every rank in an image: --sif, else the one lab runs in, if any.
+    sif = str(Path(sif).resolve()) if sif else apptainer.image()
+    script = job_script(plan, sif)
+    if not submit:
+        print(script, end="")
+        return 0
+    problem = slurm.client_problem()
+    if problem is not None:
+        raise BadInput(f"--submit needs sbatch: {problem or 'there is none here'}; print the job "
+                       f"(leave out --submit) and submit it with the host's sbatch")
+    flags = ["--parsable", *(["--wait"] if wait else [])]
+    job = slurm.run("sbatch", *flags, timeout=24 * 3600 if wait else 30, stdin=script).strip()
+    job = job.split(";")[0]
+    output = Path.cwd() / f"slurm-{job}.out"
+    print(f"lab job: submitted job {job}; its output: {output}; its result: {plan.results}/job-{job}.json",
+          flush=True)
+    if wait:
+        print(output.read_text() if output.exists() else "(no output file)", end="")
+        found = plan.results / f"job-{job}.json"
+        return 0 if found.exists() and json.loads(found.read_text())["correct"] else 1
+    return 0
+
+
+def run_as_rank(spec: RunSpec, json_path) -> int:
+    """`lab run --runner`: one rank of a job mode run."""
+    if "SLURM_PROCID" not in os.environ:
+        raise BadInput("--runner is for the ranks of one srun; `lab job` writes such a job")
+    result = run_ranks(spec, say=lambda text: print(text, flush=True))
+    return 0 if result is None else report(result, json_path)  # None: the scheduler or a worker
+
+
+def run_ranks(spec: RunSpec, say=print):
     """One rank of the job. The client rank returns the study's RunResult;
     the scheduler and the workers return None once the client is done."""
     from dask.distributed import Client
     from dask_jobqueue.slurm import SLURMRunner
 
     from .graph import build_graph, expected_sum
-    from .run import RunResult
-    from .workers import Placement, cores_available, where
+    from .results import Placement, RunResult
+    from .workers import where
 
     rank = int(os.environ.get("SLURM_PROCID", "-1"))
     wall_start = time.monotonic()
@@ -75,20 +108,18 @@ def run_ranks(size: int, parts: int, say=print):
         raise
     with runner, Client(runner) as client:
         start = time.monotonic()
-        client.wait_for_workers(runner.n_workers, timeout=float(config.lab("worker-timeout")))
+        client.wait_for_workers(runner.n_workers, timeout=spec.timeout)
         startup = time.monotonic() - start
         placed = [Placement(**fields) for fields in client.run(where).values()]
-        say(f"computing {parts} parts of {size} on {len(placed)} workers (job {os.environ['SLURM_JOB_ID']}, "
+        say(f"computing {spec.parts} parts of {spec.size} on {len(placed)} workers (job {os.environ['SLURM_JOB_ID']}, "
             f"client on {socket.gethostname()}) ...")
         compute_start = time.monotonic()
-        total = client.compute(build_graph(size, parts)).result()
+        total = client.compute(build_graph(spec.size, spec.parts)).result()
         compute = time.monotonic() - compute_start
-    expected = expected_sum(size, parts)
     return RunResult(
         backend="runner", workers_requested=runner.n_workers, workers_connected=len(placed),
-        size=size, parts=parts, total=total, expected=expected, correct=total == expected,
+        size=spec.size, parts=spec.parts, total=total, expected=expected_sum(spec.size, spec.parts),
         compute_seconds=compute, startup_seconds=startup, wall_seconds=time.monotonic() - wall_start,
-        workers=sorted(placed, key=lambda w: (w.node, w.job)),
+        workers=sorted(placed, key=lambda w: (w.node, w.job)), compute_times=[compute],
         job_ids=[os.environ["SLURM_JOB_ID"]], phases={"wait_for_workers": startup, "compute": compute},
-        cores_available=cores_available(placed),
     )

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from . import results, slurm
 from .graph import check_sum
 from .run import run
-from .spec import RunSpec
-from .workers import SlurmWorkers
+from .spec import Plan, RunSpec
+from .workers import open_workers
 
 
 def snippet(title: str, command: str | None, output: str) -> str:
@@ -21,33 +20,35 @@ def snippet(title: str, command: str | None, output: str) -> str:
 
 
 def squeue_snapshots(spec: RunSpec) -> tuple[str, str, str]:
-    """The job script, then squeue while the worker starts (PD), then running (R)."""
-    with SlurmWorkers(replace(spec, workers=1)) as workers:
-        script = workers.job_script()
+    """The job script of one worker job, then squeue (the learner's own jobs:
+    --me needs no passwd entry) while it starts (PD), then running (R)."""
+    with open_workers(spec) as workers:
+        script = workers.describe(job_script=True)[0]
         workers.scale(1)
-        user = slurm.run("whoami").strip()
         deadline = time.monotonic() + 10
         pending = ""
         while time.monotonic() < deadline and not pending:  # catch it queued, if we can
-            out = slurm.run("squeue", "-u", user)
+            out = slurm.run("squeue", "--me")
             pending = out if len(out.splitlines()) > 1 else ""
-            time.sleep(0.5)  # a site's controller serves hundreds of users: ask gently
-        workers.client.wait_for_workers(1, timeout=spec.timeout)
-        running = slurm.run("squeue", "-u", user)
+            time.sleep(1)  # a site's controller serves hundreds of users: ask gently
+        workers.wait(1, spec.timeout, say=lambda text: print(f"  {text}", file=sys.stderr))
+        running = slurm.run("squeue", "--me")
     return script, pending, running
 
 
-def gil_job(cpus: int, size: int, parts: int, folder: Path, python: str = "python") -> tuple[str, str, str]:
-    """The GIL episode: the threaded scheduler in a job of `cpus` CPUs, run by
-    `python` (the worker jobs' own: inside Apptainer, the same image).
-    Returns the job id, what it printed, and its seff report."""
+def gil_job(cpus: int, spec: RunSpec, folder: Path) -> tuple[str, str, str]:
+    """The GIL episode: the threaded scheduler in a job of `cpus` CPUs, placed
+    and run as the spec's worker jobs are (their python: inside Apptainer, the
+    same image). Returns the job id, what it printed, and its seff report."""
     from .seff import efficiency, format_report, query
 
-    code = (f"import time, dask; from lab.graph import build_graph; g = build_graph({size}, {parts}); "
+    python = spec.slurm.get("python") or "python"
+    code = (f"import time, dask; from lab.graph import build_graph; g = build_graph({spec.size}, {spec.parts}); "
             f"t = time.time(); g.compute(scheduler='threads', num_workers={cpus}); "
             "print('Compute time: %.2fs' % (time.time() - t))")
     output = folder / f".gil-{cpus}cpu.out"
     job = slurm.run("sbatch", "--parsable", "--wait", f"--cpus-per-task={cpus}", "--mem=1G",
+                    f"--time={spec.slurm.get('walltime', '00:05:00')}", *spec.placement,
                     "--job-name=gil", f"--output={output}", f"--wrap={python} -c \"{code}\"",
                     timeout=900).strip()
     printed = output.read_text() if output.exists() else ""
@@ -75,7 +76,7 @@ def compare_with_lesson(seconds: dict[int, float], parts: int, cores: int, queue
     for workers, took in sorted(seconds.items()):
         speedup = f"{here_one / took:.2f}" if here_one else "-"
         lesson = LESSON_SECONDS.get(workers)
-        lines.append(f"| {workers} | {took:.2f} | {speedup} | {max(1, min(workers, parts, cores))} | "
+        lines.append(f"| {workers} | {took:.2f} | {speedup} | {results.limit(workers, parts, cores)} | "
                      + (f"{lesson:.2f} | {lesson_one / lesson:.2f} |" if lesson else "- | - |"))
     expect = [f"Expect the speedup to follow min(workers, parts, cores): {parts} parts "
               f"and {cores} cores for the workers here"]
@@ -91,14 +92,16 @@ def compare_with_lesson(seconds: dict[int, float], parts: int, cores: int, queue
     return "\n".join(lines) + "\n\n" + "; ".join(expect) + ".\n"
 
 
-def prep(spec: RunSpec, worker_counts: list[int], gil_cpus: list[int], results_dir: Path, say=print) -> Path:
-    """The lesson's blocks for `spec` (a slurm run) at each of worker_counts,
-    and its GIL episode in jobs of each of gil_cpus CPUs."""
-    out = results.new_run_dir(results_dir, prefix="lesson-")
+def command(plan: Plan, args=None, say=print) -> int:
+    """`lab prep`, the lesson's blocks: one worker job watched in squeue (the plan's
+    probe), the compute-time table (its runs), and the GIL episode in jobs of
+    each of its gil_cpus CPUs."""
+    assert plan.probe is not None  # spec.resolve("prep") makes it
+    out = results.new_run_dir(plan.results, prefix="lesson-")
     write = lambda name, text: results.write_atomic(out / name, text)  # noqa: E731
 
     say("job script and squeue (PD, then R) ...")
-    script, pending, running = squeue_snapshots(spec)
+    script, pending, running = squeue_snapshots(plan.probe)
     write("job-script.md", snippet("print(cluster.job_script())", None, script))
     if pending:
         write("squeue-pending.md", snippet("worker job queued", "squeue", pending))
@@ -106,21 +109,23 @@ def prep(spec: RunSpec, worker_counts: list[int], gil_cpus: list[int], results_d
 
     seconds: dict[int, float] = {}
     cores, queue_wait = 0, 0.0
-    for workers in worker_counts:
-        say(f"compute time with {workers} worker(s) ...")
-        result = run(replace(spec, workers=workers), say=lambda text: print(f"  {text}", file=sys.stderr))
+    for spec in plan.runs:
+        say(f"compute time with {spec.workers} worker(s) ...")
+        result = run(spec, say=lambda text: print(f"  {text}", file=sys.stderr))
         check_sum(result.total, spec.size, spec.parts)  # WrongSum: one line, exit 1
-        seconds[workers] = result.compute_seconds
+        seconds[spec.workers] = result.compute_seconds
         cores = max(cores, result.cores_available)
         queue_wait = max(queue_wait, result.phases.get("wait_for_workers", 0.0))
     write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')}, "
-          f"{spec.parts} parts of {spec.size} -->\n" + compare_with_lesson(seconds, spec.parts, cores, queue_wait))
+          f"{plan.probe.parts} parts of {plan.probe.size} -->\n"
+          + compare_with_lesson(seconds, plan.probe.parts, cores, queue_wait))
 
-    for cpus in gil_cpus:
+    for cpus in plan.gil_cpus:
         say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")
-        job, printed, report = gil_job(cpus, spec.size, spec.parts, out, spec.slurm.get("python") or "python")
+        job, printed, report = gil_job(cpus, plan.probe, out)
         write(f"gil-{cpus}cpu.md", snippet(f"GIL episode, threaded scheduler, {cpus} CPU(s)",
                                            f"srun --cpus-per-task={cpus} python compute.py", printed))
         write(f"seff-{cpus}cpu.md", snippet(f"GIL episode, {cpus} CPU(s)", f"seff {job}", report))
     say(f"lesson snippets: {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
-    return out
+    return 0
+

@@ -1,5 +1,7 @@
-"""Where a study's rows go: results/<run-id>/ as CSV, JSON and Markdown,
-written atomically, in a folder no earlier study used."""
+"""What a run found and where it goes: where each worker ran (Placement),
+one run's result (RunResult), a sweep's rows (Row) with their speedups and
+the speedup limit, and results/<run-id>/ as CSV, JSON and Markdown, written
+atomically, in a folder no earlier study used."""
 
 from __future__ import annotations
 
@@ -14,6 +16,68 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 JSON_ONLY = {"json_only": True}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one worker runs, whose it is, and which machine's cores it may use
+    (containers on one host share the kernel's boot id)."""
+
+    node: str
+    job: str
+    user: str
+    boot: str
+    cpus: int
+    cpu_ids: list[int] = field(default_factory=list)
+
+
+def cores_available(placements: list[Placement], cores_per_worker: int = 1) -> int:
+    """CPU cores the workers really have: per machine (boot id) the cores they
+    may run on (compute nodes pinned to host cores of their own add up; nodes
+    that share cores count them once), summed over machines, and no more than
+    the workers asked for."""
+    per_machine: dict[str, set[int]] = {}
+    for worker in placements:
+        per_machine.setdefault(worker.boot, set()).update(worker.cpu_ids or range(worker.cpus))
+    return min(sum(map(len, per_machine.values())), len(placements) * cores_per_worker)
+
+
+@dataclass
+class RunResult:
+    """What `lab run --json` writes. `workers` says where each connected
+    worker ran; `compute_seconds` is the median of `compute_times`."""
+
+    backend: str
+    workers_requested: int
+    workers_connected: int
+    size: int
+    parts: int
+    total: int
+    expected: int
+    compute_seconds: float
+    startup_seconds: float
+    wall_seconds: float
+    workers: list[Placement] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    leftover_jobs: list[str] = field(default_factory=list)
+    kernel: str = "python"
+    workers_lost: list[Placement] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: submit, wait, compute, teardown...
+    compute_times: list[float] = field(default_factory=list)
+    cores_per_worker: int = field(default=1, repr=False)
+
+    @property
+    def correct(self) -> bool:
+        return self.total == self.expected
+
+    @property
+    def cores_available(self) -> int:
+        return cores_available(self.workers, self.cores_per_worker)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        del values["cores_per_worker"]
+        return {**values, "correct": self.correct, "cores_available": self.cores_available}
 
 
 @dataclass(kw_only=True)
@@ -36,7 +100,7 @@ class Row:
     wall_seconds: float = 0.0
     speedup: float | None = None  # over the 1-worker run of the same scheduler and kernel
     efficiency: float | None = None  # speedup per worker
-    ideal_speedup: int = 1  # metrics.limit: min(workers, parts, cores)
+    ideal_speedup: int = 1  # limit(): min(workers, parts, cores)
     cores_available: int = 0
     correct: bool = True
     nodes: str = ""  # ";"-separated, as in the CSV
@@ -67,6 +131,23 @@ class Row:
         return low, high
 
     @classmethod
+    def from_run(cls, result: RunResult, run_id: str, meta: dict) -> Row:
+        """One point of a sweep: a run's numbers (the same for every
+        scheduler), and the versions it ran on (`meta`)."""
+        return cls(
+            run_id=run_id, scheduler=result.backend, kernel=result.kernel,
+            workers_requested=result.workers_requested, workers_connected=result.workers_connected,
+            parts=result.parts, size=result.size, compute_seconds=result.compute_seconds,
+            compute_min=min(result.compute_times), compute_max=max(result.compute_times),
+            repeats=len(result.compute_times), wall_seconds=result.wall_seconds,
+            cores_available=result.cores_available, correct=result.correct,
+            nodes=";".join(sorted({w.node for w in result.workers})), job_ids=";".join(result.job_ids),
+            total=result.total, expected=result.expected, startup_seconds=result.startup_seconds,
+            compute_times=result.compute_times, workers_lost=len(result.workers_lost), phases=result.phases,
+            **meta,
+        )
+
+    @classmethod
     def from_dict(cls, values: dict) -> Row:
         """A row from results.json (keys it no longer has are left out)."""
         names = {f.name for f in fields(cls)}
@@ -74,6 +155,27 @@ class Row:
 
 
 COLUMNS = [f.name for f in fields(Row) if not f.metadata.get("json_only")]
+
+
+def limit(workers: int, parts: int, cores: int) -> int:
+    """The best speedup a run can have: no more parallel than its workers,
+    its parts, or the CPU cores that really run them."""
+    return max(1, min(workers, parts, cores))
+
+
+def add_speedups(rows: list[Row]) -> list[Row]:
+    """Fill speedup and efficiency against the 1-worker run of the same
+    scheduler and kernel (None where the sweep has no such run)."""
+    baseline = {(r.scheduler, r.kernel): r.compute_seconds for r in rows if r.workers_requested == 1 and r.correct}
+    for row in rows:
+        one = baseline.get((row.scheduler, row.kernel))
+        if one and row.compute_seconds > 0:
+            row.speedup = one / row.compute_seconds
+            row.efficiency = row.speedup / row.workers_requested
+        else:
+            row.speedup = row.efficiency = None
+        row.ideal_speedup = limit(row.workers_requested, row.parts, row.cores_available)
+    return rows
 
 
 def write_atomic(path: Path, text: str) -> None:

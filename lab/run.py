@@ -1,46 +1,19 @@
 """One run of the lesson's graph: start the spec's workers, wait for them, warm
-them, time the compute, close them (cancelling any Slurm jobs)."""
+them, time the compute, close them (cancelling any Slurm jobs); and `lab run`,
+which prints it as the lesson does."""
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from dataclasses import asdict, dataclass, field
 
-from . import slurm
+from .banners import format_run
 from .errors import NoWorkers
 from .graph import build_graph, expected_sum
-from .spec import RunSpec
-from .workers import Placement, SlurmWorkers, cores_available, open_workers
-
-
-@dataclass
-class RunResult:
-    """What `lab run --json` writes. `workers` says where each connected
-    worker ran; `compute_seconds` is the median of `compute_times`."""
-
-    backend: str
-    workers_requested: int
-    workers_connected: int
-    size: int
-    parts: int
-    total: int
-    expected: int
-    correct: bool
-    compute_seconds: float
-    startup_seconds: float
-    wall_seconds: float
-    workers: list[Placement] = field(default_factory=list)
-    job_ids: list[str] = field(default_factory=list)
-    leftover_jobs: list[str] = field(default_factory=list)
-    kernel: str = "python"
-    cores_available: int = 0
-    workers_lost: list[Placement] = field(default_factory=list)
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: submit, wait, compute, teardown...
-    compute_times: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .results import RunResult, write_atomic
+from .spec import Plan, RunSpec
+from .workers import open_workers
 
 
 def time_repeats(repeats: int, size: int, parts: int, kernel: str, compute) -> tuple[list[float], int]:
@@ -64,10 +37,8 @@ def run(spec: RunSpec, say=print, show_job_script: bool = False) -> RunResult:
     phases: dict[str, float] = {}
     with open_workers(spec) as workers:
         phases["start_scheduler"] = time.monotonic() - wall_start
-        if show_job_script and isinstance(workers, SlurmWorkers):
-            say(workers.job_script())
-        for hint in workers.hints():
-            say(hint)
+        for line in workers.describe(job_script=show_job_script):
+            say(line)
         scale_start = time.monotonic()
         workers.scale(spec.workers)
         waited = workers.wait(spec.workers, spec.timeout, say)
@@ -89,18 +60,41 @@ def run(spec: RunSpec, say=print, show_job_script: bool = False) -> RunResult:
             names = ", ".join(f"{where[a].node} (job {where[a].job or '-'})" for a in sorted(lost))
             say(f"lost {len(lost)} worker(s) during the compute: {names}; dask recomputed their parts")
         teardown_start = time.monotonic()
-    job_ids = workers.job_ids
     phases["compute"] = statistics.median(times)
     phases["teardown"] = time.monotonic() - teardown_start
-    leftover = [row["job"] for row in slurm.queue(job_ids)] if job_ids else []
-    expected = expected_sum(spec.size, spec.parts)
     return RunResult(
         backend=spec.scheduler, workers_requested=spec.workers, workers_connected=waited.connected,
-        size=spec.size, parts=spec.parts, total=total, expected=expected,
-        correct=total == expected, compute_seconds=statistics.median(times), startup_seconds=startup,
+        size=spec.size, parts=spec.parts, total=total, expected=expected_sum(spec.size, spec.parts),
+        compute_seconds=statistics.median(times), startup_seconds=startup,
         wall_seconds=time.monotonic() - wall_start,
         workers=sorted(where.values(), key=lambda w: (w.node, w.job)),
-        job_ids=job_ids, leftover_jobs=leftover, kernel=spec.kernel,
+        job_ids=workers.job_ids, leftover_jobs=workers.leftover(), kernel=spec.kernel,
         workers_lost=[where[address] for address in sorted(lost)], phases=phases, compute_times=times,
-        cores_available=cores_available(list(where.values()), workers.cores_per_worker),
+        cores_per_worker=workers.cores_per_worker,
     )
+
+
+def report(result: RunResult, json_path=None, command: str = "lab run") -> int:
+    """Print a run's result as the lesson does (and write it as JSON); its exit status."""
+    import json
+
+    print(format_run(result), flush=True)
+    if json_path:
+        write_atomic(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+    if not result.correct:
+        print(f"{command}: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
+        return 1
+    if result.leftover_jobs:
+        print(f"{command}: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def command(plan: Plan, args) -> int:
+    """`lab run`: the run (or, with --runner, one rank of a job mode run), printed."""
+    if args.runner:
+        from .job import run_as_rank
+
+        return run_as_rank(plan.run, plan.json)
+    result = run(plan.run, say=lambda text: print(text, flush=True), show_job_script=args.show_job_script)
+    return report(result, plan.json)

@@ -11,6 +11,7 @@ import re
 
 from . import slurm
 from .errors import SlurmError
+from .validate import whole_number
 
 FIELDS = "JobID,JobName,User,Group,State,ExitCode,AllocCPUS,NNodes,ElapsedRaw,TotalCPU,AllocTRES,MaxRSS,Cluster"
 
@@ -30,6 +31,26 @@ def hms(seconds: float) -> str:
     days, rest = divmod(seconds, 86400)
     text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
     return f"{days}-{text}" if days else text
+
+
+def cpu_share(cpu_seconds: float, cores: int, elapsed: float) -> float:
+    """CPU efficiency in percent: CPU time over cores x elapsed (seff's)."""
+    return 100.0 * cpu_seconds / (cores * elapsed) if cores * elapsed else 0.0
+
+
+def cpu_efficiency(job_ids: list[str]) -> float | None:
+    """CPU efficiency of worker jobs together, from accounting (None: not final yet, or unknown)."""
+    cpu = core_seconds = 0.0
+    for row in slurm.accounting(job_ids, ["TotalCPU", "ElapsedRaw", "AllocCPUS", "State"], "-X"):
+        if row["State"] in ("RUNNING", "PENDING"):
+            return None
+        cpu += slurm.seconds(row["TotalCPU"])
+        core_seconds += float(row["ElapsedRaw"] or 0) * int(row["AllocCPUS"] or 0)
+    # Worker jobs end by scancel; where Slurm then records no CPU time (a node
+    # whose slurmstepd cannot read the job's /proc files), say unknown, not 0%.
+    if not core_seconds or cpu < 0.1:
+        return None
+    return cpu_share(cpu, 1, core_seconds)
 
 
 def efficiency(rows: list[dict]) -> dict:
@@ -54,7 +75,7 @@ def efficiency(rows: list[dict]) -> dict:
         "cores": cores,
         "cpu_seconds": cpu,
         "wall_seconds": elapsed,
-        "cpu_efficiency": 100.0 * cpu / core_walltime if core_walltime else 0.0,
+        "cpu_efficiency": cpu_share(cpu, cores, elapsed),
         "core_walltime_seconds": core_walltime,
         "max_rss_bytes": max_rss,
         "requested_memory_bytes": requested,
@@ -77,6 +98,12 @@ def format_report(eff: dict) -> str:
         f"Memory Utilized: {eff['max_rss_bytes'] / mb:.2f} MB",
         f"Memory Efficiency: {eff['memory_efficiency']:.2f}% of {eff['requested_memory_bytes'] / mb:.2f} MB",
     ])
+
+
+def command(job: str) -> int:
+    """`lab seff JOBID` (a step's id names its job)."""
+    print(format_report(efficiency(query(str(whole_number("JOBID", job.split(".")[0], 1))))))
+    return 0
 
 
 def query(job_id: str) -> list[dict]:

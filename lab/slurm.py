@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import time
 
+from . import apptainer
+from .diagnose import client_error, no_client
 from .errors import SlurmError
 
 TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a hang
@@ -36,9 +38,7 @@ def seconds(text: str, empty: float = 0.0) -> float:
 
 
 def _hint() -> str:
-    from .apptainer import image, missing_client_hint
-
-    return f"; {missing_client_hint()}" if image() else ""
+    return f"; {no_client()}" if apptainer.image() else ""
 
 
 def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None) -> str:
@@ -49,42 +49,12 @@ def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
     if done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        reason = message[-1] if message else f"exit status {done.returncode}"
+        # Every line: a site's submit filter says why before sbatch's own last line.
+        message = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        reason = " / ".join(message) if message else f"exit status {done.returncode}"
         broken = "shared libraries" in reason or "munge" in reason.lower()
         raise SlurmError(f"{' '.join(cmd)} failed: {reason}{_hint() if broken else ''}")
     return done.stdout
-
-
-# What a Slurm client's error says, the piece it lacks, and the fix. Inside a
-# container these are the binds bin/lab-apptainer makes; on a host, the install.
-DIAGNOSES = [
-    # "libc.so.6: version `GLIBC_2.38' not found (required by sbatch)"
-    ("glibc_", "a glibc at least as new as the host's Slurm client's (this image's is older)",
-     "use job mode (lab job: no Slurm client in the image), or an image on a newer Debian "
-     "(README: the glibc rule)"),
-    ("error while loading shared libraries", "a library the Slurm commands link",
-     "bind the host's Slurm libraries (bin/lab-apptainer does)"),
-    ("invalid user for slurmuser", "the SlurmUser of slurm.conf in passwd",
-     "bind the host's /etc/passwd and /etc/group (bin/lab-apptainer does)"),
-    ("plugin", "a Slurm plugin or a library it loads (libmunge for auth/munge)",
-     "bind the host's PluginDir (scontrol show config) and the libraries its plugins load "
-     "(bin/lab-apptainer does)"),
-    ("munge", "the munge socket (/run/munge)", "bind /run/munge (bin/lab-apptainer does)"),
-    ("configuration", "slurm.conf", "bind /etc/slurm, $SLURM_CONF's folder or /run/slurm/conf (configless)"),
-    ("slurm.conf", "slurm.conf", "bind /etc/slurm, $SLURM_CONF's folder or /run/slurm/conf (configless)"),
-    ("unable to contact slurm controller", "the controller",
-     "check that slurmctld runs and this machine reaches it (scontrol ping)"),
-]
-
-
-def diagnose(message: str) -> str:
-    """The missing piece a Slurm client's error names, with its fix."""
-    lower = message.lower()
-    for pattern, piece, fix in DIAGNOSES:
-        if pattern in lower:
-            return f"missing {piece}: {fix}"
-    return "see the message above"
 
 
 def client_problem() -> str | None:
@@ -98,7 +68,7 @@ def client_problem() -> str | None:
         # squeue -j 0 answers "Invalid job id" from a live controller.
         if "Invalid job id" in str(err):
             return None
-        return f"{err} ({diagnose(str(err))})"
+        return f"{err} ({client_error(str(err))})"
     return None
 
 

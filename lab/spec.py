@@ -1,31 +1,133 @@
-"""What a run is: a frozen RunSpec, resolved once from flags over dask config
-and checked before anything starts. It is the only thing a command hands down
-(to lab.run, lab.sweep, lab.prep, lab.doctor)."""
+"""What a command will do, decided once, before anything starts.
+
+OPTIONS is the one table of the lab's options: the CLI builds every flag
+from it, and `resolve` reads each flag over its dask config key, checks it,
+and returns the command's frozen plan (a RunSpec for one run, a list of them
+for a sweep). Backend choice, results folders and every SLURMCluster and
+sbatch argument are decided here; nothing changes a plan afterwards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import apptainer, checks, config
+import dask.config
+
+from . import apptainer, config, slurm, validate
+from .diagnose import no_client
 from .errors import BadInput
 from .graph import KERNELS, SCHEDULERS, SIZE_FACTOR
 
 # What `lab run --backend` and lab.backend take: auto is slurm when sbatch answers.
 BACKENDS = ("auto", "slurm", "local")
-# The worker job settings a command's flags may give (jobqueue.slurm.* otherwise).
-SLURM_FLAGS = ("cores", "memory", "walltime", "queue", "account", "interface", "python")
 MAX_WORKERS = 512
+
+RUNS = ("run", "study", "prep", "job")
+WORKER_JOBS = ("run", "study", "prep", "doctor")  # commands that start SLURMCluster worker jobs
+PLACED = (*WORKER_JOBS, "job")  # commands whose jobs a site places (partition, account, ...)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its flag (--name), the dask config key of its default, its
+    check (validate.*: the clean value or BadInput), the commands that take
+    it, its help. A worker-job option also names SLURMCluster's keyword
+    (`cluster`) or the sbatch flag every job of the run carries (`sbatch`)."""
+
+    name: str
+    key: str | None
+    check: Callable[[str, Any], Any]
+    commands: tuple[str, ...]
+    help: str
+    many: bool = False
+    cluster: str = ""
+    sbatch: str = ""
+
+
+WORKERS = validate.whole(1, MAX_WORKERS)
+
+OPTIONS = (
+    # What a run computes, and how long it waits for its workers.
+    Option("workers", "lab.workers", WORKERS, ("run", "job"), "Dask workers to start"),
+    Option("workers", "lab.study.workers", WORKERS, ("study",), "worker counts", many=True),
+    Option("workers", "lab.prep.workers", WORKERS, ("prep",), "worker counts of the compute-time table",
+           many=True),
+    Option("size", "lab.size", validate.whole(1, 10**10), RUNS, "numbers each part sums"),
+    Option("parts", "lab.parts", validate.whole(1, 10_000), RUNS, "independent parts"),
+    Option("backend", "lab.backend", validate.one_of(BACKENDS), ("run",),
+           "slurm: worker jobs; local: a LocalCluster; auto: slurm when sbatch answers"),
+    Option("worker-timeout", "lab.worker-timeout", validate.seconds, WORKER_JOBS, "seconds to wait for workers"),
+    # A sweep (lab study), the lesson's blocks (lab prep), and where they go.
+    Option("schedulers", None, validate.one_of(SCHEDULERS), ("study",),
+           f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)", many=True),
+    Option("kernels", "lab.study.kernels", validate.one_of(tuple(KERNELS)), ("study",),
+           f"of {', '.join(KERNELS)}", many=True),
+    Option("repeat", "lab.study.repeat", validate.whole(1, 100), ("study",),
+           "time each point N times on the same workers; the table shows the median and its range"),
+    Option("gil-cpus", "lab.prep.gil-cpus", validate.whole(1, 64), ("prep",), "CPUs of the GIL episode's jobs",
+           many=True),
+    Option("results", "lab.results", validate.writable_folder, ("study", "prep", "job"),
+           "folder for results/<run-id>/"),
+    Option("json", None, validate.writable_file, ("run",), "also write the result as JSON to this file"),
+    # The worker jobs (jobqueue.slurm.*): SLURMCluster's keyword, and the
+    # sbatch flag of those that place every job of a run (prep's and job
+    # mode's too). A Slurm option is one line here.
+    Option("cores", "jobqueue.slurm.cores", validate.whole(1, 1024), WORKER_JOBS, "cores per worker job",
+           cluster="cores"),
+    Option("memory", "jobqueue.slurm.memory", validate.memory, WORKER_JOBS, "memory per worker job, e.g. 256M",
+           cluster="memory"),
+    Option("walltime", "jobqueue.slurm.walltime", validate.walltime, WORKER_JOBS,
+           "time limit per worker job, e.g. 00:05:00", cluster="walltime"),
+    Option("queue", "jobqueue.slurm.queue", validate.slurm_name, PLACED, "partition", cluster="queue",
+           sbatch="--partition"),
+    Option("account", "jobqueue.slurm.account", validate.slurm_name, PLACED, "Slurm account", cluster="account",
+           sbatch="--account"),
+    Option("reservation", "jobqueue.slurm.reservation", validate.slurm_name, PLACED, "Slurm reservation",
+           sbatch="--reservation"),
+    Option("qos", "jobqueue.slurm.qos", validate.slurm_name, PLACED, "quality of service", sbatch="--qos"),
+    Option("interface", "jobqueue.slurm.interface", validate.interface, WORKER_JOBS,
+           "network interface for scheduler and workers, e.g. eth0", cluster="interface"),
+    Option("python", "jobqueue.slurm.python", validate.text, WORKER_JOBS, "worker python command",
+           cluster="python"),
+    # Job mode: the whole study as one job (lab job).
+    Option("memory", "lab.job.memory", validate.memory, ("job",), "memory per rank"),
+    Option("walltime", "lab.job.walltime", validate.walltime, ("job",), "time limit of the job"),
+)
+
+
+def options(command: str) -> list[Option]:
+    return [option for option in OPTIONS if command in option.commands]
+
+
+def default(option: Option):
+    return None if option.key is None else dask.config.get(option.key, None)
+
+
+def _value(option: Option, flags: Mapping[str, Any]):
+    """The option's value: its flag, else its config default, checked (None: neither)."""
+    value = flags.get(option.name.replace("-", "_"))
+    if value is None:  # not given: the config's, where it has one
+        value = default(option)
+        if value is None or value == "":
+            return None
+    name = f"--{option.name}"
+    if option.many:
+        values = str(value).split() if isinstance(value, (str, int)) else list(value)
+        return tuple(option.check(name, item) for item in values)
+    return option.check(name, value)
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """One run: who computes (a scheduler of graph.SCHEDULERS), how many
     workers, the graph (kernel, size, parts), how long to wait for the
-    workers, how often to time the compute, and the Slurm worker jobs'
-    SLURMCluster arguments (empty unless the scheduler is slurm)."""
+    workers, how often to time the compute; for slurm, SLURMCluster's
+    keyword arguments (`slurm`, complete) and the sbatch flags that place
+    every job of the run (`placement`: partition, account, ...)."""
 
     scheduler: str
     workers: int
@@ -35,6 +137,9 @@ class RunSpec:
     timeout: float = 120.0
     repeats: int = 1
     slurm: Mapping[str, Any] = field(default_factory=dict)
+    placement: tuple[str, ...] = ()
+    dashboard: str = "127.0.0.1:8787"
+    tls: bool = True
 
     def __post_init__(self):
         if self.scheduler not in SCHEDULERS:
@@ -44,65 +149,128 @@ class RunSpec:
         object.__setattr__(self, "slurm", MappingProxyType(dict(self.slurm)))  # frozen all the way
 
 
-def _pick(flag, key: str):
-    return config.lab(key) if flag is None else flag
+@dataclass(frozen=True)
+class Plan:
+    """A command's runs and what else it was given: `runs` (one for run and
+    doctor; a sweep's; prep's compute-time table), `probe` (the one worker
+    job prep watches in squeue), the results folder, the GIL episode's CPUs
+    (prep), the job's memory and time (job), the file for `lab run --json`."""
+
+    runs: tuple[RunSpec, ...]
+    probe: RunSpec | None = None
+    results: Path = Path("results")
+    json: Path | None = None
+    gil_cpus: tuple[int, ...] = ()
+    job_memory: str = ""
+    job_walltime: str = ""
+
+    @property
+    def run(self) -> RunSpec:
+        return self.runs[0]
 
 
-def workers(flag, key: str = "workers") -> int:
-    return checks.whole_number("--workers", _pick(flag, key), 1, MAX_WORKERS)
+def _placement(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The sbatch flags that place every job of a run: partition, account, ..."""
+    return tuple(f"{o.sbatch}={values[o.name]}" for o in OPTIONS if o.sbatch and values.get(o.name) is not None)
 
 
-def worker_counts(flags: Iterable | None, key: str, name: str = "--workers", high: int = MAX_WORKERS) -> list[int]:
-    """A list of counts (a sweep's workers, the GIL episode's CPUs), flags over config."""
-    values = config.lab(key) if flags is None else flags
-    if isinstance(values, (str, int)):
-        values = str(values).split()
-    return [checks.whole_number(name, value, 1, high) for value in values]
-
-
-def backend(flag) -> str:
-    value = _pick(flag, "backend")
-    if value not in BACKENDS:
-        raise BadInput(f"lab.backend must be one of {', '.join(BACKENDS)} (got {value!r})")
-    return str(value)
-
-
-def slurm_options(flags: Mapping[str, Any]) -> dict:
-    """SLURMCluster's arguments: each of SLURM_FLAGS from `flags` (None: not
-    given) over jobqueue.slurm.*, checked; inside Apptainer the workers run in
-    the same image unless a python is given."""
-    options = {name: config.slurm(name) if flags.get(name) is None else flags[name] for name in SLURM_FLAGS}
-    options["cores"] = checks.whole_number("--cores", options["cores"], 1, 1024)
-    options["memory"] = checks.memory("--memory", options["memory"])
-    options["walltime"] = checks.walltime("--walltime", options["walltime"])
+def _slurm(values: Mapping[str, Any], dashboard: str, tls: bool) -> tuple[dict, tuple[str, ...]]:
+    """SLURMCluster's keyword arguments and the placement's sbatch flags."""
+    given = [o for o in OPTIONS if (o.cluster or o.sbatch) and values.get(o.name) is not None]
+    cluster = {o.cluster: values[o.name] for o in given if o.cluster}
+    # What SLURMCluster has no keyword for goes into its job script as directives.
+    extra = [f"{o.sbatch}={values[o.name]}" for o in given if o.sbatch and not o.cluster]
+    if extra:
+        cluster["job_extra_directives"] = [*(config.slurm("job-extra-directives") or []), *extra]
     sif = apptainer.image()
-    if sif and not options.get("python"):
-        options["python"] = apptainer.worker_python(sif)
-    return {key: value for key, value in options.items() if value not in (None, "")}
+    if sif and "python" not in cluster:  # inside Apptainer: the workers run in the same image
+        cluster["python"] = apptainer.worker_python(sif, str(config.lab("apptainer.command")),
+                                                    list(config.lab("apptainer.binds") or []))
+    scheduler = dict(config.slurm("scheduler-options") or {})
+    scheduler.setdefault("dashboard_address", dashboard)
+    cluster["scheduler_options"] = scheduler
+    if tls:  # the worker jobs' copies of the run's credentials
+        cluster["shared_temp_directory"] = str(Path(str(config.lab("tls-directory"))).expanduser())
+    return cluster, _placement(values)
 
 
-def resolve(scheduler: str, *, workers_flag=None, size=None, parts=None, timeout=None, kernel: str = "python",
-            repeats: int = 1, slurm: Mapping[str, Any] | None = None) -> RunSpec:
-    """A RunSpec from flags (None: not given) over lab.* config, checked."""
-    return RunSpec(
-        scheduler=scheduler,
-        workers=1 if scheduler == "synchronous" else workers(workers_flag),
-        size=checks.whole_number("--size", _pick(size, "size"), 1, 10**10),
-        parts=checks.whole_number("--parts", _pick(parts, "parts"), 1, 10_000),
-        timeout=checks.seconds("--worker-timeout", _pick(timeout, "worker-timeout")),
-        kernel=kernel, repeats=repeats, slurm=slurm or {},
-    )
+def _values(command: str, flags: Mapping[str, Any], slurm_too: bool) -> dict[str, Any]:
+    """Every option of the command, resolved and checked; the worker-job
+    options only when its runs will start worker jobs."""
+    return {o.name: _value(o, flags) for o in options(command)
+            if slurm_too or not (o.cluster or o.sbatch) or command == "job"}
 
 
-def sweep(base: RunSpec, schedulers: Iterable[str], kernels: Iterable[str], counts: Iterable[int]) -> list[RunSpec]:
-    """`lab study`'s runs: every scheduler x kernel x worker count (synchronous
-    once: it has one worker), each kernel sized so that 1 worker takes about as
-    long as the pure-Python one; Slurm job settings only for slurm."""
-    plan = []
-    for scheduler in schedulers:
-        for kernel in kernels:
-            for count in [1] if scheduler == "synchronous" else counts:
-                plan.append(replace(base, scheduler=scheduler, kernel=kernel, workers=count,
-                                    size=base.size * SIZE_FACTOR[kernel],
-                                    slurm=base.slurm if scheduler == "slurm" else {}))
-    return plan
+def _backend(value: str) -> str:
+    """`lab run`'s scheduler: local or slurm (auto: slurm when sbatch answers).
+    Only where there is no Slurm client at all, and not inside Apptainer
+    (where one is meant to be bound in), may auto run on this machine."""
+    if value == "local":
+        return "local"
+    problem = slurm.client_problem()
+    if problem:
+        raise BadInput(f"the Slurm client does not work here: {problem}")
+    if problem == "" and (value == "slurm" or apptainer.image()):
+        raise BadInput(f"no Slurm client here (sbatch); {no_client()}; or use --backend local to run on this machine")
+    return "slurm" if problem is None else "local"
+
+
+def _needs_slurm(command: str) -> None:
+    problem = slurm.client_problem()
+    if problem is not None:
+        raise BadInput(f"lab {command} needs SLURM: "
+                       + (f"the Slurm client does not work here: {problem}" if problem else
+                          f"no Slurm client here (sbatch); {no_client()}"))
+
+
+def _spec(scheduler: str, values: dict, workers: int, kernel: str = "python", **more) -> RunSpec:
+    dashboard, tls = str(config.lab("dashboard-address")), bool(config.lab("tls"))
+    cluster, placement = _slurm(values, dashboard, tls) if scheduler == "slurm" else ({}, ())
+    return RunSpec(scheduler=scheduler, workers=1 if scheduler == "synchronous" else workers, kernel=kernel,
+                   size=values["size"] * SIZE_FACTOR[kernel], parts=values["parts"],
+                   timeout=values.get("worker-timeout") or float(config.lab("worker-timeout")),
+                   slurm=cluster, placement=placement, dashboard=dashboard, tls=tls, **more)
+
+
+def _option(command: str, name: str) -> Option:
+    return next(o for o in options(command) if o.name == name)
+
+
+def resolve(command: str, flags: Mapping[str, Any]) -> Plan:
+    """The command's plan from its flags (argparse's names; None: not given)
+    over dask config, every value checked: BadInput before anything starts."""
+    if command == "run":
+        values = _values("run", flags, slurm_too=False)
+        if flags.get("runner"):  # one rank of a job mode run: its allocation is made
+            return Plan((RunSpec("slurm", workers=values["workers"], size=values["size"], parts=values["parts"],
+                                 timeout=values["worker-timeout"]),), json=values["json"])
+        scheduler = _backend(values["backend"])
+        if scheduler == "slurm":
+            values = _values("run", flags, slurm_too=True)
+        return Plan((_spec(scheduler, values, values["workers"]),), json=values["json"])
+    if command == "study":
+        schedulers = _value(_option("study", "schedulers"), flags) or tuple(
+            s for s in SCHEDULERS if s != "slurm" or slurm.available())
+        if "slurm" in schedulers:
+            _needs_slurm("study --schedulers slurm")
+        values = _values("study", flags, slurm_too="slurm" in schedulers)
+        runs = tuple(_spec(scheduler, values, count, kernel=kernel, repeats=values["repeat"])
+                     for scheduler in schedulers for kernel in values["kernels"]
+                     for count in ((1,) if scheduler == "synchronous" else values["workers"]))
+        return Plan(runs, results=values["results"])
+    if command == "prep":
+        values = _values("prep", flags, slurm_too=True)
+        _needs_slurm("prep")
+        return Plan(tuple(_spec("slurm", values, count) for count in values["workers"]),
+                    probe=_spec("slurm", values, 1), results=values["results"], gil_cpus=values["gil-cpus"])
+    if command == "doctor":
+        # The check's own small run: one worker job, the lesson's settings.
+        values = _values("doctor", flags, slurm_too=True)
+        return Plan((_spec("slurm", {**values, "size": 1000, "parts": 1}, 1),))
+    if command == "job":
+        values = _values("job", flags, slurm_too=True)
+        run = RunSpec("slurm", workers=values["workers"], size=values["size"], parts=values["parts"],
+                      placement=_placement(values))
+        return Plan((run,), results=values["results"], job_memory=values["memory"],
+                    job_walltime=values["walltime"])
+    raise ValueError(f"no plan for {command}")

@@ -15,8 +15,9 @@ from spython.main.parse.parsers import DockerParser, SingularityParser
 from spython.main.parse.writers import DockerWriter
 
 from helpers import IMAGE_NAMES, VERSION
-from lab import config, spec, workers
-from lab.cli import _slurm_flags, build_parser, main
+from lab import config, spec
+from lab.cli import build_parser, main
+from lab.workers.slurm import worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEF = ROOT / "containers" / "lab.def"
@@ -79,7 +80,9 @@ def slurm_options(monkeypatch, sif: str | None, *flags: str) -> dict:
         monkeypatch.setenv("APPTAINER_CONTAINER", sif)
     else:
         monkeypatch.delenv("APPTAINER_CONTAINER", raising=False)
-    return spec.slurm_options(_slurm_flags(build_parser().parse_args(["run", *flags])))
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    args = build_parser().parse_args(["run", "--backend", "slurm", *flags])
+    return dict(spec.resolve("run", vars(args)).run.slurm)
 
 
 def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
@@ -98,7 +101,7 @@ def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
     assert ' /opt/apptainer/bin/apptainer exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" /project/me/lab.sif ' \
         'python -m distributed.cli.dask_worker' in line
     # A worker job that exits 127 is explained with this command, not lab's own python.
-    assert workers.worker_command(script) == options["python"]
+    assert worker_command(script) == options["python"]
 
 
 def test_apptainer_worker_command_is_configurable(monkeypatch):

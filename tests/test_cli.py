@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lab.cli import main, write_json
+from lab.cli import main
 
 SMALL = ["--size", "20000", "--parts", "3"]
 
@@ -23,7 +23,7 @@ SMALL = ["--size", "20000", "--parts", "3"]
     (["run", "--size", "0"], "--size must be from 1"),
     (["run", "--parts", "x"], "--parts must be a whole number"),
     (["run", "--worker-timeout", "0"], "--worker-timeout must be a positive number"),
-    (["run", "--backend", "kubernetes"], "invalid choice: 'kubernetes'"),
+    (["run", "--backend", "kubernetes"], "--backend: unknown kubernetes; choose from auto, slurm, local"),
     (["run", "--workers"], "expected one argument"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["seff", "abc"], "JOBID must be a whole number"),
@@ -80,11 +80,13 @@ def test_local_run_prints_the_lessons_output_and_a_correct_sum(tmp_path, capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left
 
 
-def test_write_json_keeps_the_old_file_when_writing_fails(tmp_path):
+def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
+    from lab.results import write_atomic
+
     target = tmp_path / "r.json"
-    write_json(str(target), {"run": 1})
+    write_atomic(target, json.dumps({"run": 1}))
     with pytest.raises(TypeError):
-        write_json(str(target), {"run": object()})
+        write_atomic(target, None)  # fails half-way: after the temporary file is made
     assert json.loads(target.read_text()) == {"run": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 

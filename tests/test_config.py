@@ -57,13 +57,17 @@ def test_yaml_file_overrides_defaults(tmp_path):
 def test_flags_override_config(tmp_path, monkeypatch):
     from lab import spec
 
-    with dask.config.set({"lab.parts": 5, "lab.size": 11, "jobqueue.slurm.memory": "2G"}):
-        run = spec.resolve("slurm", parts="9", slurm=spec.slurm_options({"memory": "1G"}))
-        assert (run.parts, run.size, run.slurm["memory"]) == (9, 11, "1G")
-        assert spec.slurm_options({"memory": None})["memory"] == "2G"
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    with dask.config.set({"lab.parts": 5, "lab.size": 11, "jobqueue.slurm.memory": "2G",
+                          "jobqueue.slurm.interface": None}):
+        run = spec.resolve("run", {"backend": "slurm", "parts": "9", "memory": "1G"}).run
+        assert (run.parts, run.size, run.slurm["memory"]) == (9, 11, "1024M")
+        assert spec.resolve("run", {"backend": "slurm"}).run.slurm["memory"] == "2048M"
     with dask.config.set({"lab.study.workers": [3, 5]}):
-        assert spec.worker_counts(None, "study.workers") == [3, 5]
-        assert spec.worker_counts(["2"], "study.workers") == [2]
+        assert [r.workers for r in spec.resolve("study", {"schedulers": ["threads"], "kernels": ["python"]}).runs] \
+            == [3, 5]
+        assert [r.workers for r in spec.resolve("study", {"schedulers": ["threads"], "kernels": ["python"],
+                                                          "workers": ["2"]}).runs] == [2]
 
 
 def test_a_run_spec_is_frozen_all_the_way():
@@ -71,20 +75,30 @@ def test_a_run_spec_is_frozen_all_the_way():
 
     from lab import spec
 
-    run = spec.resolve("slurm", slurm={"memory": "1G"})
+    run = spec.RunSpec("slurm", workers=1, size=1, parts=1, slurm={"memory": "1G"})
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.workers = 4  # type: ignore[misc]
     with pytest.raises(TypeError):
         run.slurm["memory"] = "2G"  # type: ignore[index]
 
 
-def test_bad_config_values_are_bad_input():
+@pytest.mark.parametrize("scheduler, kernel", [("mpi", "python"), ("threads", "cython")])
+def test_a_run_spec_takes_only_known_schedulers_and_kernels(scheduler, kernel):
     from lab import spec
     from lab.errors import BadInput
 
-    with dask.config.set({"lab.backend": "cloud"}), pytest.raises(BadInput, match="lab.backend"):
-        spec.backend(None)
+    with pytest.raises(BadInput, match="unknown (scheduler|kernel)"):
+        spec.RunSpec(scheduler, workers=1, size=1, parts=1, kernel=kernel)
+
+
+def test_bad_config_values_are_bad_input(monkeypatch):
+    from lab import spec
+    from lab.errors import BadInput
+
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    with dask.config.set({"lab.backend": "cloud"}), pytest.raises(BadInput, match="--backend: unknown cloud"):
+        spec.resolve("run", {})
     with dask.config.set({"jobqueue.slurm.walltime": "soon"}), pytest.raises(BadInput, match="walltime"):
-        spec.slurm_options({})
+        spec.resolve("run", {"backend": "slurm"})
     with dask.config.set({"lab.study.workers": [1, 0]}), pytest.raises(BadInput, match="--workers"):
-        spec.worker_counts(None, "study.workers")
+        spec.resolve("study", {"schedulers": ["threads"]})

@@ -1,60 +1,265 @@
-import math
+"""lab study: metrics, notes, writers, plot, and a small sweep in process."""
 
-import numpy as np
+import dataclasses
+import json
+import os
+
 import pytest
 
-from lab.errors import WrongSum
-from lab.graph import build_graph, check_sum, compute_part, expected_sum
+from lab import results
+from lab.cli import main
+from lab.notes import notes
+from lab.plot import plot
+from lab.results import Row, add_speedups, limit
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 10, 12345])
-def test_compute_part_is_the_lessons_loop(size):
-    assert compute_part(size) == sum(range(size))
+def row(scheduler="local", kernel="python", workers=1, seconds=8.0, parts=4, cores=2, correct=True, **more):
+    return Row(scheduler=scheduler, kernel=kernel, workers_requested=workers, workers_connected=workers,
+               parts=parts, size=40_000_000, compute_seconds=seconds, cores_available=cores, correct=correct,
+               **more)
 
 
-@pytest.mark.parametrize("size, parts", [(1, 1), (10, 4), (12345, 3), (40_000_000, 4), (10**10, 10_000)])
-def test_expected_sum_is_the_sum_of_the_parts(size, parts):
-    # Checked independently of the formula: the loop itself where it is quick,
-    # else the number of pairs, C(size, 2), which sum(range(size)) counts.
-    truth = sum(range(size)) if size < 10**6 else math.comb(size, 2)
-    assert expected_sum(size, parts) == parts * truth
+@pytest.mark.parametrize("workers, parts, cores, expected", [
+    (1, 4, 2, 1), (2, 4, 2, 2), (4, 4, 2, 2), (8, 4, 16, 4), (8, 4, 8, 4), (4, 4, 8, 4), (3, 2, 8, 2),
+])
+def test_limit_is_min_of_workers_parts_cores(workers, parts, cores, expected):
+    assert limit(workers, parts, cores) == expected
 
 
-def test_graph_sums_all_parts():
-    total = build_graph(1000, 7).compute(scheduler="synchronous")
-    assert total == check_sum(total, 1000, 7) == 7 * 499500
+def test_cores_are_counted_per_machine_once_each():
+    from lab.results import Placement, cores_available
+
+    def worker(boot, ids):
+        return Placement(node="n", job="", user="u", boot=boot, cpus=len(ids), cpu_ids=ids)
+
+    # Four nodes pinned to their own pairs of one host's cores: 8 cores.
+    pinned = [worker("a", [0, 1]), worker("a", [2, 3]), worker("a", [4, 5]), worker("a", [6, 7])]
+    assert cores_available(pinned, 2) == 8
+    # Nodes that share a 2-core host: 2, however many workers.
+    assert cores_available([worker("a", [0, 1])] * 8) == 2
+    # Two machines; and never more than the workers asked for.
+    assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])]) == 2
+    assert cores_available([worker("a", [0, 1]), worker("b", [0, 1])], 2) == 4
+    assert cores_available([Placement(node="n", job="", user="u", boot="a", cpus=4)] * 2, 2) == 4  # no cpu_ids
 
 
-def test_graph_parts_are_distinct_tasks():
-    # Same arguments, yet one task each: otherwise dask would run one part once.
-    graph = build_graph(10, 4)
-    assert len([k for k in dict(graph.dask) if str(k).startswith("compute_part")]) == 4
+def test_speedup_and_efficiency_against_the_one_worker_run():
+    rows = add_speedups([row(workers=1, seconds=12.33, cores=16), row(workers=2, seconds=6.07, cores=16),
+                         row(workers=4, seconds=3.45, cores=16), row(workers=8, seconds=3.38, cores=16),
+                         row(scheduler="threads", workers=2, seconds=5)])
+    by = {(r.scheduler, r.workers_requested): r for r in rows}
+    assert by["local", 2].speedup == pytest.approx(2.031, abs=1e-3)
+    assert by["local", 4].efficiency == pytest.approx(12.33 / 3.45 / 4)
+    assert by["local", 8].ideal_speedup == 4  # only 4 parts
+    assert by["threads", 2].speedup is None  # no 1-worker run to compare with
 
 
-def test_c_int_overflow_of_the_lessons_cython_variant_is_caught():
-    # `cdef int part` wraps at 2**31: the lesson's Cython answer for size=40e6.
-    size, parts = 40_000_000, 4
-    part = np.int64(size) * (size - 1) // 2
-    wrapped = int(np.array(part).astype(np.int32)) * parts
-    with pytest.raises(WrongSum, match="wrong sum"):
-        check_sum(wrapped, size, parts)
+def test_notes_explain_the_lessons_numbers_in_the_lessons_order():
+    rows = add_speedups([
+        row(workers=1, seconds=12.33, cores=2), row(workers=4, seconds=3.45, cores=2),
+        row(workers=8, seconds=3.38, cores=2),
+        row("threads", workers=1, seconds=11.63), row("threads", workers=4, seconds=11.24),
+        row("threads", "numpy", workers=1, seconds=1.0), row("threads", "numpy", workers=2, seconds=0.55),
+        row("slurm", workers=4, seconds=3.6, cores=2),
+        row("processes", workers=2, seconds=1, correct=False),
+    ])
+    rows[0].compute_min, rows[0].compute_max = 12.1, 12.5
+    said = notes(rows)
+    text = "\n".join(said)
+    assert "WRONG SUM with processes/python at 2 workers" in said[0]
+    assert "threads do not speed up the pure-Python kernel (1.03x at 4 workers: 11.24 s against 11.63 s " \
+        "at 1): the GIL" in said[1]
+    assert "threads do speed up the NumPy kernel (1.82x at 2 workers: 0.55 s against 1.00 s at 1): " \
+        "NumPy releases the GIL" in said[2]
+    assert "LocalCluster workers do speed up the pure-Python kernel (3.65x at 8 workers: 3.38 s against " \
+        "12.33 s (12.10-12.50) at 1)" in said[3]
+    assert "more than 4 workers are no faster than 4: there are only 4 parts (local/python)" in said[4]
+    assert "only 2 CPU cores here: speedup cannot pass 2" in said[5]
+    assert "SLURM workers took 1.04x the compute time of local workers at 4 workers" in said[6]
+    assert "UNEXPECTED" not in text
 
 
-def test_a_lost_part_is_caught():
-    with pytest.raises(WrongSum, match=r"expected 3199999920000000"):
-        check_sum(3 * expected_sum(40_000_000, 1), 40_000_000, 4)
+def test_a_result_against_the_lesson_is_flagged_unexpected():
+    """Processes slower than threads on pure Python: the table the study used to show."""
+    rows = add_speedups([row("threads", workers=1, seconds=2.27), row("threads", workers=2, seconds=2.57),
+                         row("processes", workers=1, seconds=2.64), row("processes", workers=2, seconds=2.95)])
+    said = notes(rows)
+    assert said[0].startswith("threads do not speed up the pure-Python kernel")
+    assert said[1].startswith("UNEXPECTED: processes did not speed up the pure-Python kernel (0.89x at 2 "
+                              "workers: 2.95 s against 2.64 s at 1); likely cause:")
 
 
-def test_prep_compares_this_site_with_the_lesson():
-    from lab.prep import compare_with_lesson
+def test_a_difference_is_called_one_only_beyond_the_spread():
+    local = row(workers=2, seconds=4.0, compute_min=3.8, compute_max=4.4)
+    close = row("slurm", workers=2, seconds=4.3, compute_min=4.1, compute_max=4.6)
+    slower = row("slurm", workers=2, seconds=5.0, compute_min=4.8, compute_max=5.2)
+    said = notes(add_speedups([local, close]))
+    assert not any("took" in note and "x the compute time" in note for note in said)
+    assert "SLURM and local workers took the same compute time within the spread of the repeats at " \
+        "2 (python) workers" in said
+    said = notes(add_speedups([local, slower]))
+    assert "SLURM workers took 1.25x the compute time of local workers at 2 workers (python): 5.00 s " \
+        "(4.80-5.20) against 4.00 s (3.80-4.40)" in said
 
-    text = compare_with_lesson({1: 4.0, 2: 2.1, 4: 2.0, 8: 2.05}, parts=4, cores=2, queue_wait=0.5)
-    lines = text.splitlines()
-    assert lines[0].startswith("| numWorkers | Compute time (s), here | speedup, here | limit here |")
-    assert lines[2] == "| 1 | 4.00 | 1.00 | 1 | 12.33 | 1.00 |"
-    assert lines[4] == "| 4 | 2.00 | 2.00 | 2 | 3.45 | 3.57 |"
-    assert "past 2 workers this site cannot speed up where the lesson (with 4 parts on its own cores) " \
-        "reached 3.57x at 4" in text
-    assert "queue" not in text
-    busy = compare_with_lesson({1: 4.0, 2: 2.0}, parts=4, cores=8, queue_wait=42)
-    assert "as in the lesson" in busy and "worker jobs waited 42 s in the queue" in busy
+
+def test_processes_that_do_not_speed_up_are_said_so():
+    said = notes(add_speedups([row("processes", workers=1, seconds=2.6),
+                               row("processes", workers=2, seconds=2.9)]))
+    assert "UNEXPECTED: processes did not speed up the pure-Python kernel (0.90x at 2 workers" \
+        in "\n".join(said)
+    said = notes(add_speedups([row("processes", workers=1, seconds=2.6),
+                               row("processes", workers=2, seconds=1.4)]))
+    assert said == ["processes do speed up the pure-Python kernel (1.86x at 2 workers: 1.40 s against 2.60 s "
+                    "at 1): each worker is a process with a GIL of its own"]
+
+
+def test_processes_run_the_parts_in_as_many_processes_as_workers():
+    """The processes scheduler's parts spread over its pool (dask would batch
+    them into one process), on a pool started before the clock."""
+    import time
+
+    import dask
+
+    from lab.spec import RunSpec
+    from lab.workers import open_workers
+
+    def part(_):  # cloudpickled into the pool's processes
+        time.sleep(0.5)
+        return os.getpid()
+
+    graph = dask.delayed(set)([dask.delayed(part)(i) for i in range(4)])
+    with open_workers(RunSpec("processes", workers=2, size=10, parts=4)) as workers:
+        workers.scale(2)
+        started = {p.pid for p in workers.pool._processes.values()}
+        assert len(started) == 2  # both started, warmed, before any compute
+        assert workers.compute(graph) == started
+
+
+def test_csv_and_json_round_trip(tmp_path):
+    rows = add_speedups([row(workers=1), row(workers=2, seconds=4.0)])
+    rows = [dataclasses.replace(r, run_id="x", nodes="compute-1;compute-2", job_ids="3;4", compute_times=[1.0])
+            for r in rows]
+    results.save(tmp_path, rows, "# table\n")
+    assert results.load(tmp_path) == rows
+    back = results.load_csv(tmp_path)
+    assert [r["workers_requested"] for r in back] == ["1", "2"]
+    assert back[1]["speedup"] == "2.0" and back[1]["nodes"] == "compute-1;compute-2"
+    assert list(back[0]) == results.COLUMNS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json", "results.md"]
+
+
+def test_new_run_dir_never_reuses_a_folder(tmp_path):
+    made = {results.new_run_dir(tmp_path) for _ in range(20)}
+    assert len(made) == 20 and all(p.is_dir() and not any(p.iterdir()) for p in made)
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    results.write_atomic(target, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        results.write_atomic(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_plot_has_a_panel_per_kernel_with_ranges_ideal_and_limit(tmp_path):
+    rows = add_speedups([row(workers=w, seconds=8 / min(w, 2)) for w in (1, 2, 4)]
+                        + [row("threads", workers=w, seconds=8) for w in (1, 2, 4)]
+                        + [row("threads", "numpy", workers=w, seconds=2 / min(w, 2)) for w in (1, 2, 4)])
+    rows[1].compute_min, rows[1].compute_max = 3.5, 4.75  # local / python at 2 workers: its range
+    fig = plot(rows, tmp_path / "study.png")
+    assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    python_time, numpy_time, python_speed, numpy_speed = fig.axes[:4]  # the lesson's kernel first
+    assert python_time.get_title() == "Compute time: python kernel"
+    assert numpy_speed.get_title() == "Speedup: numpy kernel"
+    assert [c.get_label() for c in python_time.containers] == ["threads", "local"]  # the lesson's order
+    assert [c.get_label() for c in numpy_time.containers] == ["threads"]
+    bars = python_time.containers[1].lines[2][0].get_segments()  # local's error bars
+    assert [tuple(s[:, 1]) for s in bars][1] == (3.5, 4.75)
+    labels = [line.get_label() for line in python_speed.get_lines()]
+    assert labels[:2] == ["threads", "local"]
+    assert "ideal (= workers)" in labels and "limit min(workers, parts=4, cores=2)" in labels
+    limit_line = python_speed.get_lines()[labels.index("limit min(workers, parts=4, cores=2)")]
+    assert list(limit_line.get_ydata()) == [1, 2, 2]
+    (legend,) = fig.legends  # one, below the panels: no panel has one over its data
+    assert not any(ax.get_legend() for ax in fig.axes)
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["threads", "local"]
+    # threads are one colour in both kernels' panels
+    assert numpy_time.containers[0].lines[0].get_color() == python_time.containers[0].lines[0].get_color()
+
+
+def test_a_small_sweep_writes_every_file(tmp_path, capsys):
+    status = main(["study", "--schedulers", "synchronous", "threads", "local", "--kernels", "python",
+                   "numpy", "--workers", "1", "2", "--size", "20000", "--results", str(tmp_path)])
+    assert status == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "results.csv", "results.json", "results.md", "study.png"]
+    rows = json.loads((run_dir / "results.json").read_text())
+    # synchronous runs once per kernel; threads and local at 1 and 2 workers.
+    assert len(rows) == 2 + 2 * 2 * 2
+    assert all(r["correct"] and r["run_id"] == run_dir.name for r in rows)
+    assert {r["scheduler"] for r in rows} == {"synchronous", "threads", "local"}
+    assert all(r["dask"] and r["python"] and r["host_cores"] for r in rows)
+    # Each point timed 3 times on the same workers (the default): the median and its range.
+    assert all(r["repeats"] == 3 and len(r["compute_times"]) == 3 for r in rows)
+    assert all(r["compute_min"] <= r["compute_seconds"] <= r["compute_max"] for r in rows)
+    # Each kernel sized for itself, and the size is in the row.
+    assert {(r["kernel"], r["size"]) for r in rows} == {("python", 20000), ("numpy", 2000000)}
+    assert "| scheduler | kernel | size | workers | connected | compute (s) | range (s) |" \
+        in (run_dir / "results.md").read_text()
+    out = capsys.readouterr().out
+    assert "compute (s)" in out and f"results: {run_dir}" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["study", "--workers", "1", "0"], "--workers must be from 1 to 512 (got 0)"),
+    (["study", "--workers"], "expected at least one argument"),
+    (["study", "--schedulers", "mpi"], "--schedulers: unknown mpi"),
+    (["study", "--kernels", "cython"], "--kernels: unknown cython"),
+    (["study", "--repeat", "0"], "--repeat must be from 1 to 100 (got 0)"),
+    (["study", "--results", "/etc/hostname/results"], "--results: cannot write into /etc/hostname/results"),
+    (["study", "--schedulers", "slurm"], "lab study --schedulers slurm needs SLURM: no Slurm client here"),
+    (["prep"], "lab prep needs SLURM"),
+])
+def test_study_bad_input_is_one_line_and_writes_nothing(argv, says, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: "")  # no sbatch here
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repeats_report_a_wrong_total_even_when_other_repeats_are_right():
+    from lab.graph import expected_sum
+    from lab.run import time_repeats
+
+    answers = iter([expected_sum(100, 2), 42, expected_sum(100, 2)])
+    times, total = time_repeats(3, 100, 2, "python", lambda graph: next(answers))
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert total == 42  # one wrong repeat makes the point wrong
+    times, total = time_repeats(2, 100, 2, "python", lambda graph: graph.compute(scheduler="sync"))
+    assert total == expected_sum(100, 2)
+
+
+def test_study_where_there_is_no_matplotlib_says_where_to_run_it(capsys, tmp_path, monkeypatch):
+    """The compute nodes' image has no matplotlib: a study there stops before any run or folder."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "matplotlib" else
+                        find_spec(name, *a))
+    assert main(["study", "--schedulers", "threads", "--workers", "1", "--size", "1000",
+                 "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no matplotlib" in err and "run lab study on the login node" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

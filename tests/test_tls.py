@@ -5,28 +5,31 @@ dashboard listens on loopback with the ssh tunnel to reach it printed."""
 from __future__ import annotations
 
 import stat
-from pathlib import Path
 
 import dask.config
 import pytest
 
-from lab import workers
-from lab.spec import RunSpec
+from lab import config, spec, workers
 
-LOCAL = RunSpec("local", workers=1, size=10, parts=1)
+
+def resolved(backend: str = "local", **settings):
+    """The run `lab run --backend BACKEND` would make under these dask settings."""
+    with dask.config.set(settings):
+        return spec.resolve("run", {"backend": backend, "workers": 1, "size": 10, "parts": 1}).run
 
 
 def test_local_runs_talk_tls():
-    with workers.open_workers(LOCAL) as local:
+    with workers.open_workers(resolved()) as local:
         assert local.cluster.scheduler_address.startswith("tls://")
 
 
 def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
     folder = tmp_path / "tls"
-    options = {"cores": 1, "memory": "256M", "walltime": "00:05:00",
-               "scheduler_options": {"host": "127.0.0.1", "dashboard_address": ":0"}}
-    with dask.config.set({"lab.tls-directory": str(folder), "jobqueue.slurm.interface": None}), \
-            workers.open_workers(RunSpec("slurm", workers=1, size=10, parts=1, slurm=options)) as jobs:
+    run = resolved("slurm", **{"lab.tls-directory": str(folder), "jobqueue.slurm.interface": None,
+                               "jobqueue.slurm.scheduler-options": {"host": "127.0.0.1"},
+                               "lab.dashboard-address": ":0"})
+    with workers.open_workers(run) as jobs:
         assert jobs.cluster.scheduler_address.startswith("tls://")
         script = jobs.job_script()
         files = list(folder.iterdir())
@@ -38,14 +41,14 @@ def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkey
 
 
 def test_tls_can_be_turned_off():
-    with dask.config.set({"lab.tls": False}), workers.open_workers(LOCAL) as local:
+    with workers.open_workers(resolved(**{"lab.tls": False})) as local:
         assert local.cluster.scheduler_address.startswith("tcp://")
 
 
 @pytest.mark.parametrize("address, hint", [("127.0.0.1:0", True), (":0", False)])
 def test_a_loopback_dashboard_comes_with_its_ssh_tunnel(address, hint):
-    with dask.config.set({"lab.dashboard-address": address}), workers.open_workers(LOCAL) as local:
-        said = local.hints()
+    with workers.open_workers(resolved(**{"lab.dashboard-address": address})) as local:
+        said = local.describe()
     if hint:
         (said,) = said
         port = said.split("ssh -L ")[1].split(":")[0]
@@ -55,10 +58,22 @@ def test_a_loopback_dashboard_comes_with_its_ssh_tunnel(address, hint):
 
 
 def test_the_default_dashboard_is_on_loopback_and_the_compose_profile_opens_it():
-    defaults = Path(workers.__file__).with_name("lab.yaml").read_text()
-    assert 'dashboard-address: "127.0.0.1:8787"' in defaults and "tls: true" in defaults
-    compose = Path(workers.__file__).with_name("sites").joinpath("compose.yaml").read_text()
-    assert 'dashboard-address: ":8787"' in compose
+    """What a run resolves to, from the shipped defaults and the compose site profile."""
+    import copy
+
+    import yaml
+
+    defaults = yaml.safe_load(config.DEFAULTS_FILE.read_text())["lab"]
+    saved = copy.deepcopy(dask.config.config)
+    try:
+        dask.config.update(dask.config.config, {"lab": defaults}, priority="new")
+        run = resolved()
+        assert (run.dashboard, run.tls) == ("127.0.0.1:8787", True)
+        config.use_site("compose")
+        assert resolved().dashboard == ":8787"
+    finally:
+        dask.config.config.clear()
+        dask.config.config.update(saved)
 
 
 def _tls_pair(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .run import RunResult
+from .results import RunResult
 
 
 def banner(char: str, width: int) -> str:

@@ -13,12 +13,13 @@ from pathlib import Path
 import dask
 import distributed
 
-from . import metrics, results, slurm
+from . import results, slurm
 from .errors import BadInput, SlurmError
 from .notes import notes
 from .results import Row
 from .run import run
-from .spec import RunSpec
+from .seff import cpu_efficiency
+from .spec import Plan
 
 # The exact Debian packages the image installed (containers/apt-install).
 PACKAGES_RECORD = Path("/usr/share/dask-slurm-lab/packages.txt")
@@ -46,37 +47,6 @@ def versions() -> dict:
         "packages": image_packages(),
         "host_cores": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def run_one(spec: RunSpec, meta: dict, run_id: str, say) -> Row:
-    """One point of the sweep: one run, as a row (the same for every scheduler)."""
-    result = run(spec, say=say)
-    return Row(
-        run_id=run_id, scheduler=spec.scheduler, kernel=spec.kernel, workers_requested=spec.workers,
-        workers_connected=result.workers_connected, parts=spec.parts, size=spec.size,
-        compute_seconds=result.compute_seconds, compute_min=min(result.compute_times),
-        compute_max=max(result.compute_times), repeats=len(result.compute_times),
-        wall_seconds=result.wall_seconds, cores_available=result.cores_available, correct=result.correct,
-        nodes=";".join(sorted({w.node for w in result.workers})), job_ids=";".join(result.job_ids),
-        total=result.total, expected=result.expected, startup_seconds=result.startup_seconds,
-        compute_times=result.compute_times, workers_lost=len(result.workers_lost), phases=result.phases,
-        **meta,
-    )
-
-
-def cpu_efficiency(job_ids: list[str]) -> float | None:
-    """CPU efficiency of worker jobs, from accounting: CPU time / (cores x elapsed)."""
-    cpu = core_seconds = 0.0
-    for row in slurm.accounting(job_ids, ["TotalCPU", "ElapsedRaw", "AllocCPUS", "State"], "-X"):
-        if row["State"] in ("RUNNING", "PENDING"):
-            return None
-        cpu += slurm.seconds(row["TotalCPU"])
-        core_seconds += float(row["ElapsedRaw"] or 0) * int(row["AllocCPUS"] or 0)
-    # Worker jobs end by scancel; where Slurm then records no CPU time (a node
-    # whose slurmstepd cannot read the job's /proc files), say unknown, not 0%.
-    if not core_seconds or cpu < 0.1:
-        return None
-    return 100.0 * cpu / core_seconds
 
 
 def progress(done: int, total: int, label: str) -> None:
@@ -124,22 +94,25 @@ def report_markdown(rows: list[Row], said: list[str], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sweep(plan: list[RunSpec], results_dir: Path, say=print) -> Path:
-    """Every run of the plan (spec.sweep), each saved as it ends (an
-    interrupted sweep keeps what it measured), then the table, notes and plot."""
+def command(plan: Plan, args=None, say=print) -> int:
+    """`lab study`: every run of the plan (spec.resolve("study")), each saved as
+    it ends (an interrupted sweep keeps what it measured), then the table,
+    notes and plot."""
     if importlib.util.find_spec("matplotlib") is None:  # before any run and any folder
         raise BadInput("this image has no matplotlib for the study's plot (compute nodes run workers only); "
                        "run lab study on the login node (make study)")
-    run_dir = results.new_run_dir(results_dir)
+    run_dir = results.new_run_dir(plan.results)
     meta = versions()
     rows: list[Row] = []
-    say(f"study {run_dir.name}: {len(plan)} runs -> {run_dir}")
-    for number, spec in enumerate(plan):
-        progress(number, len(plan), f"{spec.scheduler} / {spec.kernel} / {spec.workers} workers")
-        rows.append(run_one(spec, meta, run_dir.name, say=lambda text: print(f"\n  {text}", file=sys.stderr)))
-        metrics.add_speedups(rows)
+    runs = plan.runs
+    say(f"study {run_dir.name}: {len(runs)} runs -> {run_dir}")
+    for number, spec in enumerate(runs):
+        progress(number, len(runs), f"{spec.scheduler} / {spec.kernel} / {spec.workers} workers")
+        result = run(spec, say=lambda text: print(f"\n  {text}", file=sys.stderr))
+        rows.append(Row.from_run(result, run_dir.name, meta))
+        results.add_speedups(rows)
         results.save(run_dir, rows, report_markdown(rows, notes(rows), meta))  # kept if interrupted
-    progress(len(plan), len(plan), "done")
+    progress(len(runs), len(runs), "done")
     for row in rows:  # accounting records are final a moment after the jobs end
         if row.job_ids:
             row.cpu_efficiency = cpu_efficiency(row.job_ids.split(";"))
@@ -152,4 +125,5 @@ def run_sweep(plan: list[RunSpec], results_dir: Path, say=print) -> Path:
     for note in said:
         say(f"- {note}")
     say(f"results: {run_dir}/results.csv, results.json, results.md, study.png")
-    return run_dir
+    return 0
+

@@ -1,0 +1,151 @@
+"""dask-jobqueue's SLURMCluster as Workers: one worker job per worker, as the
+lesson starts them."""
+
+from __future__ import annotations
+
+import time
+
+from .. import diagnose, slurm
+from ..errors import SlurmError
+from ..spec import RunSpec
+from . import Waited
+from .distributed import DaskWorkers, private_folder, security
+
+# Seconds between two squeue calls while waiting: a site's controller serves
+# every learner of a class at once, and sites rate-limit (rl_enable).
+QUEUE_EVERY = 1.0
+
+
+class SlurmWorkers(DaskWorkers):
+    """Every job it submitted is cancelled on close, and waited for until
+    Slurm has let it go."""
+
+    def __init__(self, spec: RunSpec):
+        from dask_jobqueue import SLURMCluster
+
+        options = dict(spec.slurm)
+        credentials = security(spec)
+        if credentials is not None:
+            options["security"] = credentials
+            private_folder(options["shared_temp_directory"])
+        self.submitted: set[str] = set()  # filled while waiting, read on close
+        self.cores_per_worker = int(spec.slurm.get("cores", 1))
+        super().__init__(spec, SLURMCluster(**options))
+
+    def describe(self, job_script: bool = False) -> list[str]:
+        return [*([self.job_script()] if job_script else []), *super().describe()]
+
+    def job_script(self) -> str:
+        return self.cluster.job_script()
+
+    def current_jobs(self) -> list[str]:
+        """Slurm job ids of the cluster's worker jobs submitted so far."""
+        ids = (getattr(job, "job_id", None) for job in list(self.cluster.workers.values()))
+        found = [str(job_id) for job_id in ids if job_id]
+        self.submitted.update(found)
+        return found
+
+    @property
+    def job_ids(self) -> list[str]:
+        self.current_jobs()
+        return sorted(self.submitted)
+
+    def wait(self, count: int, timeout: float, say) -> Waited:
+        """Poll until `count` workers are connected, `timeout` passes, or every
+        worker job has ended. Says which worker jobs are pending and why (e.g.
+        Resources) while waiting, and, within a few seconds, why worker jobs
+        ended before their workers connected."""
+        start = time.monotonic()
+        next_note = start + 5
+        next_queue = start
+        submitted: float | None = None
+        rows: list[dict] = []
+        reported: set[str] = set()
+        ended_reason = ""
+        while True:
+            connected = self.connected()
+            now = time.monotonic()
+            ids = self.current_jobs()
+            if submitted is None and len(ids) >= count:
+                submitted = now - start
+            took = submitted if submitted is not None else now - start
+            if connected >= count:
+                return Waited(connected, took, ended_reason)
+            if ids and now >= next_queue:
+                next_queue = now + QUEUE_EVERY
+                try:
+                    rows = slurm.queue(ids)
+                except SlurmError:  # a controller restarting: ask again, its jobs wait too
+                    continue
+                ended = set(ids) - {row["job"] for row in rows} - reported
+                if ended and connected < len(ids):
+                    reported |= ended
+                    ended_reason = self.explain_ended(sorted(ended))
+                    say(f"{len(ended)} worker job(s) ended before their workers connected: {ended_reason}")
+                if not rows and len(ids) >= count:  # nothing left to wait for
+                    return Waited(connected, took, ended_reason)
+            if now - start >= timeout:
+                pending = pending_note(rows)
+                if pending:
+                    say(f"{pending} after {timeout:g}s; going on with {connected}")
+                return Waited(connected, took, ended_reason)
+            if rows and now >= next_note:
+                pending = pending_note(rows)
+                if pending:
+                    say(f"waiting: {connected}/{count} workers connected, {pending}")
+                next_note = now + 5
+            time.sleep(0.05)
+
+    def explain_ended(self, job_ids: list[str]) -> str:
+        try:
+            rows = slurm.accounting(job_ids, ["JobID", "State", "ExitCode", "WorkDir"], "-X")
+        except SlurmError as err:
+            return f"sacct cannot say why ({err})"
+        return diagnose.ended(rows, worker_command(self.job_script()))
+
+    def explain_lost(self, killed: bool) -> str:
+        """Why the workers went away, from accounting, and which limit to raise."""
+        states: dict[str, list[str]] = {}
+        try:
+            for row in slurm.accounting(self.job_ids, ["JobID", "State"], "-X"):
+                states.setdefault(row["State"].split()[0], []).append(row["JobID"])
+        except SlurmError:
+            pass
+        return diagnose.lost(states, killed, self.spec.slurm.get("memory"))
+
+    def leftover(self) -> list[str]:
+        return [row["job"] for row in slurm.queue(self.job_ids)]
+
+    def close_cluster(self) -> None:
+        self.current_jobs()
+        try:
+            self.cluster.close(timeout=30)
+            # The worker jobs' copies of the credentials: dask-jobqueue deletes
+            # them only when the cluster object is collected; delete them now.
+            for key in ("ca_file", "cert", "key"):
+                credentials = getattr(self.cluster, f"_job_{key}", None)
+                if credentials is not None:
+                    credentials.close()
+        finally:
+            # close() cancels its jobs; make sure, even after Ctrl-C mid-close,
+            # and wait until Slurm has let them go.
+            left = [row["job"] for row in slurm.queue(sorted(self.submitted))]
+            if left:
+                slurm.cancel(left)
+            slurm.wait_gone(sorted(self.submitted), timeout=60)
+
+
+def pending_note(rows: list[dict]) -> str:
+    """'2 worker job(s) still pending (reason: Resources)', or "" when none pends."""
+    pending = [row for row in rows if row["state"] == "PENDING"]
+    if not pending:
+        return ""
+    reasons = ", ".join(sorted({row["reason"] for row in pending}))
+    return f"{len(pending)} worker job(s) still pending (reason: {reasons})"
+
+
+def worker_command(job_script: str) -> str:
+    """What the worker jobs start dask's worker with: their python, or in
+    Apptainer the runtime's command ending in the image's python."""
+    line = next(ln for ln in job_script.splitlines() if "distributed.cli.dask_worker" in ln)
+    return line.split(" -m distributed.cli.dask_worker")[0].strip()
