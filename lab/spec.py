@@ -178,6 +178,8 @@ def _slurm(values: Mapping[str, Any], dashboard: str, tls: bool) -> tuple[dict, 
     """SLURMCluster's keyword arguments and the placement's sbatch flags."""
     given = [o for o in OPTIONS if (o.cluster or o.sbatch) and values.get(o.name) is not None]
     cluster = {o.cluster: values[o.name] for o in given if o.cluster}
+    if "memory" in cluster:  # Slurm's M is a mebibyte, dask's (SLURMCluster's) a megabyte
+        cluster["memory"] = cluster["memory"].replace("M", "MiB")
     # What SLURMCluster has no keyword for goes into its job script as directives.
     extra = [f"{o.sbatch}={values[o.name]}" for o in given if o.sbatch and not o.cluster]
     if extra:
