@@ -168,16 +168,31 @@ def test_lab_apptainer_brings_what_the_hosts_slurm_client_needs(tmp_path):
     (site / "bin" / "scontrol").chmod(0o755)
     cache = tmp_path / "cache"
     env = dict(os.environ, PATH=f"{site / 'bin'}:/usr/bin:/bin", LAB_BINDS_ONLY="1", LAB_SITE_SLURM=str(cache))
+    cache.mkdir()
+    (cache / "mine.txt").write_text("the user's own file, beside the lab's")
     out = subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True,
                          text=True, check=True).stdout.strip().split(",")
-    assert f"{cache}:/opt/site-slurm" in out and str(plugins) in out
+    (folder,) = cache.glob("site-slurm-*")
+    assert f"{folder}:/opt/site-slurm" in out and str(plugins) in out
     assert {"/etc/passwd", "/etc/group"} <= set(out)
-    wrapper = (cache / "bin" / "sbatch").read_text()
+    wrapper = (folder / "bin" / "sbatch").read_text()
     assert "LD_LIBRARY_PATH=/opt/site-slurm/lib" in wrapper and "exec /opt/site-slurm/libexec/sbatch" in wrapper
-    assert os.access(cache / "bin" / "sbatch", os.X_OK) and (cache / "libexec" / "squeue").exists()
-    libs = {p.name for p in (cache / "lib").iterdir()}
+    assert os.access(folder / "bin" / "sbatch", os.X_OK) and (folder / "libexec" / "squeue").exists()
+    libs = {p.name for p in (folder / "lib").iterdir()}
     assert "libcrypto.so.3" in libs  # loaded by the plugin, not by the commands
     assert not libs & {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}  # the image's glibc is used
+    # The next call reuses that folder as it is (a running lab keeps its binds),
+    # leaves nothing half-made, and touches nothing it did not make.
+    made = folder.stat().st_ino, (folder / "bin" / "sbatch").stat().st_mtime_ns
+    again = subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True, text=True, check=True)
+    assert f"{folder}:/opt/site-slurm" in again.stdout
+    assert (folder.stat().st_ino, (folder / "bin" / "sbatch").stat().st_mtime_ns) == made
+    assert sorted(p.name for p in cache.iterdir()) == sorted(["mine.txt", folder.name])
+    # A changed client (another sbatch) gets a folder of its own beside it.
+    (site / "bin" / "sbatch").unlink()
+    (site / "bin" / "sbatch").symlink_to("/bin/false")
+    subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True, text=True, check=True)
+    assert len(list(cache.glob("site-slurm-*"))) == 2 and folder.exists()
 
 
 def test_lab_apptainer_says_what_is_missing(tmp_path):
