@@ -38,7 +38,7 @@ ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-dire
 
 .DEFAULT_GOAL := help
 .PHONY: help up run study lesson shell down clean status logs build images base-image wheelhouse def sif bench \
-        test test-unit test-cluster venv lock docker-engine readme
+        test test-unit test-cluster venv lock docker-engine figures
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -141,7 +141,7 @@ sif: ## build lab.sif for a real cluster (apptainer where installed; else in a c
 
 bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*
 	@bin/preflight bench
-	$(VENV)/bin/python bench/bench.py $$([ "$${COLD:-0}" = 1 ] && echo --cold) $(call flag,REPEAT,--repeat)
+	$(VENV)/bin/python -m bench.bench $$([ "$${COLD:-0}" = 1 ] && echo --cold) $(call flag,REPEAT,--repeat)
 
 # requirements.lock is for the images' Python (its pin in lab.Dockerfile),
 # requirements-dev.lock for this host's venv (Python 3.11 and newer).
@@ -158,6 +158,6 @@ lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
 docker-engine: ## Debian/Ubuntu host without Docker: install and start an engine + Compose v2
 	@containers/install-docker.sh
 
-readme: ## write the README's measured tables from the last test and bench runs' files (STUDY=results/<id>: its study)
-	@bin/preflight readme
-	$(PYTHON) docs/readme_tables.py $${STUDY:+--study "$$STUDY"}
+figures: ## write docs/figures.md's measured tables from the last test and bench runs' files (STUDY=results/<id>: its study)
+	@bin/preflight figures
+	$(PYTHON) -m tools.figures $${STUDY:+--study "$$STUDY"}

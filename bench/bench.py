@@ -6,7 +6,7 @@ cluster, volumes and folders are never touched, and removes it at the end.
 --cold rebuilds the images without Docker's build cache (--no-cache): it
 deletes no image and no cache.
 
-    python bench/bench.py [--repeat 3] [--quick] [--cold] [--out bench]
+    python -m bench.bench [--repeat 3] [--quick] [--cold] [--out bench]
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# The tests' cluster driver, shared: the images' tag, the default node count, `lab run --json`.
-sys.path.insert(0, str(ROOT / "tests"))
-from helpers import IMAGE_NAMES, NODES, Cluster, image  # noqa: E402
-from lab import config  # noqa: E402
+from lab import config
+
+# The cluster driver the tests use too: the images' tag, the default node count, `lab run --json`.
+from tools.cluster import IMAGE_NAMES, NODES, ROOT, Cluster, image
 
 IMAGES = tuple(image(name) for name in IMAGE_NAMES)
 PROJECT = "dask-slurm-lab-bench"

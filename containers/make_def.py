@@ -35,7 +35,7 @@ HELP = """\
       apptainer exec lab.sif lab doctor              # is this site ready?
       bin/lab-apptainer run --workers 4              # with the host's Slurm client bound in
     Inside the image, lab runs the worker jobs in the same image
-    (apptainer exec <this .sif> python). See README.md, "On a real cluster".
+    (apptainer exec <this .sif> python). See docs/site.md.
 """
 
 TEST = """\

@@ -10,10 +10,10 @@ from collections import defaultdict
 
 import pytest
 
-from helpers import FOLDER_OWNER, NODES, ROOT, Cluster
+from tools.cluster import FOLDER_OWNER, NODES, ROOT, Cluster
 
 # Where a whole run's time goes, by test file: build/test-times.md, which
-# `make readme` puts in the README (docs/test-times.md).
+# `make figures` puts in docs/figures.md (docs/test-times.md).
 TIMES = ROOT / "build" / "test-times.md"
 SPENT: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
 SPENT_BY_TEST: dict[str, float] = defaultdict(float)
@@ -22,11 +22,21 @@ STARTED = time.monotonic()
 
 @pytest.fixture(autouse=True)
 def any_dashboard_port():
-    """In-process clusters of the unit tests take any free dashboard port."""
+    """In-process clusters of the unit tests take any free dashboard port; and
+    each test gets dask config back as it found it (a site profile a test
+    loads is written into the global config, which dask.config.set's own
+    restore does not cover)."""
+    import copy
+
     import dask.config
 
-    with dask.config.set({"lab.dashboard-address": ":0"}):
-        yield
+    saved = copy.deepcopy(dask.config.config)
+    try:
+        with dask.config.set({"lab.dashboard-address": ":0"}):
+            yield
+    finally:
+        dask.config.config.clear()
+        dask.config.config.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ import pytest
 from spython.main.parse.parsers import DockerParser, SingularityParser
 from spython.main.parse.writers import DockerWriter
 
-from helpers import IMAGE_NAMES, VERSION
 from lab import config, spec
 from lab.cli import build_parser, main
 from lab.workers.slurm import worker_command
+from tools.cluster import IMAGE_NAMES, VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 DEF = ROOT / "containers" / "lab.def"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT
+from tools.cluster import ROOT
 
 sys.path.insert(0, str(ROOT / "containers"))
 import check_arm64  # noqa: E402

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import IMAGE_NAMES, ROOT, image
+from tools.cluster import IMAGE_NAMES, ROOT, image
 
 pytestmark = pytest.mark.cluster
 
@@ -23,7 +23,7 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     (cluster.results / "bench-marker").write_text("mine")
     containers = cluster.compose("ps", "-q").stdout.split()
     before = volumes()
-    done = subprocess.run([sys.executable, "bench/bench.py", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "bench.bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                           env=cluster.env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # The test cluster and its data are as they were; the bench's own cluster is gone.

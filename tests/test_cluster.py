@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NODES, ROOT, wait_until
 from lab.slurm import seconds as slurm_seconds
+from tools.cluster import NODES, ROOT, wait_until
 
 pytestmark = pytest.mark.cluster
 

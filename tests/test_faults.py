@@ -1,6 +1,6 @@
 """Faults, abuse and security, against the real compose cluster (marker
 `faults`). Each test records its numbers; the session writes them to
-build/fault-report.md (the README's table comes from there)."""
+build/fault-report.md (docs/figures.md's table comes from there)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FOLDER_OWNER, IMAGE_NAMES, NODES, PROJECT, ROOT, Cluster, image, wait_until
+from tools.cluster import FOLDER_OWNER, IMAGE_NAMES, NODES, PROJECT, ROOT, Cluster, image, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.faults]
 
@@ -22,7 +22,7 @@ REPORT: list[tuple[str, str]] = []
 
 @pytest.fixture(scope="module", autouse=True)
 def write_report(request):
-    """The README's faults table comes from this file (make readme): written
+    """docs/figures.md's faults table comes from this file (make figures): written
     only by a whole, green run of this module, never a partial one."""
     yield
     if request.session.testsfailed or request.config.getoption("keyword") \

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from helpers import PROJECT, ROOT
+from tools.cluster import PROJECT, ROOT
 
 pytestmark = pytest.mark.cluster
 

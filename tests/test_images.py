@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, image
+from tools.cluster import ROOT, image
 
 sys.path.insert(0, str(ROOT / "containers"))
 from check_arm64 import debian_pins  # noqa: E402  (the Dockerfiles' Debian pins)

@@ -80,7 +80,7 @@ VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BAC
              ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
              ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
              ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE"),
-             ("readme", "STUDY")]
+             ("figures", "STUDY")]
 
 
 @pytest.mark.parametrize("target, name", VARIABLES)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NODES
+from tools.cluster import NODES
 
 pytestmark = pytest.mark.cluster
 

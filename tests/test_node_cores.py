@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT
+from tools.cluster import ROOT
 
 
 def node_cores(number: int, cpus: int, cores: list[int]) -> str:

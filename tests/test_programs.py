@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_until
+from tools.cluster import wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import VERSION
+from tools.cluster import VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = f"dask-slurm-lab/sif-builder:{VERSION}"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FOLDER_OWNER, PROJECT, ROOT, image
 from lab import slurm
+from tools.cluster import FOLDER_OWNER, PROJECT, ROOT, image
 
 pytestmark = pytest.mark.cluster
 

@@ -59,21 +59,14 @@ def test_a_loopback_dashboard_comes_with_its_ssh_tunnel(address, hint):
 
 def test_the_default_dashboard_is_on_loopback_and_the_compose_profile_opens_it():
     """What a run resolves to, from the shipped defaults and the compose site profile."""
-    import copy
-
     import yaml
 
     defaults = yaml.safe_load(config.DEFAULTS_FILE.read_text())["lab"]
-    saved = copy.deepcopy(dask.config.config)
-    try:
-        dask.config.update(dask.config.config, {"lab": defaults}, priority="new")
-        run = resolved()
-        assert (run.dashboard, run.tls) == ("127.0.0.1:8787", True)
-        config.use_site("compose")
-        assert resolved().dashboard == ":8787"
-    finally:
-        dask.config.config.clear()
-        dask.config.config.update(saved)
+    dask.config.update(dask.config.config, {"lab": defaults}, priority="new")  # conftest restores the config
+    run = resolved()
+    assert (run.dashboard, run.tls) == ("127.0.0.1:8787", True)
+    config.use_site("compose")
+    assert resolved().dashboard == ":8787"
 
 
 def _tls_pair(tmp_path):

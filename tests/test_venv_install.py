@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from helpers import ROOT
+from tools.cluster import ROOT
 
 spec = importlib.util.spec_from_file_location("venv_install", ROOT / "containers" / "venv_install.py")
 venv_install = importlib.util.module_from_spec(spec)

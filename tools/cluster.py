@@ -1,6 +1,6 @@
-"""Helpers of the tests and the benchmark (bench/bench.py): the lab's
-version and images, and a compose cluster driven the way a user drives it
-(make, docker compose, `lab run --json`)."""
+"""The cluster driver of the tests and the benchmark (bench/bench.py): the
+lab's version and images, and a compose cluster driven the way a user drives
+it (make, docker compose, `lab run --json`)."""
 
 from __future__ import annotations
 
