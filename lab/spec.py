@@ -94,7 +94,7 @@ OPTIONS = (
     Option("python", "jobqueue.slurm.python", validate.text, WORKER_JOBS, "worker python command",
            cluster="python"),
     # Job mode: the whole study as one job (lab job).
-    Option("memory", "lab.job.memory", validate.memory, ("job",), "memory per rank"),
+    Option("memory", "lab.job.memory", validate.slurm_memory, ("job",), "memory per rank (Slurm's units)"),
     Option("walltime", "lab.job.walltime", validate.walltime, ("job",), "time limit of the job"),
 )
 
@@ -178,8 +178,6 @@ def _slurm(values: Mapping[str, Any], dashboard: str, tls: bool) -> tuple[dict, 
     """SLURMCluster's keyword arguments and the placement's sbatch flags."""
     given = [o for o in OPTIONS if (o.cluster or o.sbatch) and values.get(o.name) is not None]
     cluster = {o.cluster: values[o.name] for o in given if o.cluster}
-    if "memory" in cluster:  # Slurm's M is a mebibyte, dask's (SLURMCluster's) a megabyte
-        cluster["memory"] = cluster["memory"].replace("M", "MiB")
     # What SLURMCluster has no keyword for goes into its job script as directives.
     extra = [f"{o.sbatch}={values[o.name]}" for o in given if o.sbatch and not o.cluster]
     if extra:

@@ -41,16 +41,30 @@ def seconds(name: str, value) -> float:
     return number
 
 
-# The units Slurm takes after a memory number (--mem, --mem-per-cpu): K, M, G, T.
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
-
-
 def memory(name: str, value) -> str:
-    """A memory size such as 256M, 2G, 2GB or 1GiB, as Slurm writes it:
-    whole mebibytes (e.g. 1GiB -> 1024M, 0.5G -> 512M), which both sbatch and
-    dask-jobqueue take."""
+    """A memory size in dask's notation, as SLURMCluster takes it (the lesson's
+    "256M"; M is 10^6 bytes there, MiB 2^20): dask-jobqueue writes it into
+    the worker job's --mem in Slurm's units itself."""
     text = str(value).strip()
-    match = _MEMORY.fullmatch(text)
+    try:
+        size = parse_bytes(text)
+    except (ValueError, TypeError):
+        size = 0
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]*", text) or size <= 0:
+        raise BadInput(f"{name} must be a memory size such as 256M or 2GB (got {value!r})")
+    return text
+
+
+# The units Slurm takes after a memory number (--mem, --mem-per-cpu): K, M, G, T.
+_SLURM_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
+
+
+def slurm_memory(name: str, value) -> str:
+    """A memory size for an sbatch directive, as Slurm reads it: its units are
+    powers of 1024 (with or without B or iB; a bare number is megabytes),
+    written in whole mebibytes, which sbatch takes (1GiB -> 1024M, 0.5G -> 512M)."""
+    text = str(value).strip()
+    match = _SLURM_MEMORY.fullmatch(text)
     size = parse_bytes(f"{match.group(1)}{(match.group(2) or 'M').upper()}iB") if match else 0
     if size < 1024**2:
         raise BadInput(f"{name} must be a memory size of at least 1M, such as 256M, 2G or 1.5GB "

@@ -80,14 +80,12 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
             "the same from single `lab run`s, slurm"} <= set(figures)
     # scale(4) on SLURM, part by part, for the job the run waited for: each moment
     # after the one before (Slurm started the script after scale(), the nanny after
-    # the script, ...), the parts adding up to the run's own figure.
+    # the script, ...), read from real job logs (the arithmetic: test_bench_parts).
     launch = {name.removesuffix("_seconds"): f["median"] for name, f in results["slurm_launch"].items()}
     assert all(launch[name] > 0 for name in ("slurm", "nanny", "worker", "connect"))
-    assert abs(sum(launch[name] for name in ("slurm", "nanny", "worker", "connect")) - launch["total"]) < 0.01
     assert "script start to its nanny's start" in (tmp_path / "results.md").read_text()
     # Two bare pythons of the kernel at once: a share of 2 this machine can give.
     assert 0.3 < results["ceiling"]["share_of_2"]["median"] < 1.5
-    ratio = figures["scale(4), SLURM / local in the same run"]
-    assert ratio["min"] <= ratio["median"] <= ratio["max"] and ratio["met"] in (True, False)
-    assert figures["lab image (MB)"]["met"] == (results["sizes"][image("lab")] <= 300)
+    # SLURM's scale(4) pays a scheduling tick and two pythons per job that a LocalCluster does not.
+    assert figures["scale(4), SLURM / local in the same run"]["median"] > 1
     assert cluster.queue() == []

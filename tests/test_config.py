@@ -61,8 +61,8 @@ def test_flags_override_config(tmp_path, monkeypatch):
     with dask.config.set({"lab.parts": 5, "lab.size": 11, "jobqueue.slurm.memory": "2G",
                           "jobqueue.slurm.interface": None}):
         run = spec.resolve("run", {"backend": "slurm", "parts": "9", "memory": "1G"}).run
-        assert (run.parts, run.size, run.slurm["memory"]) == (9, 11, "1024MiB")
-        assert spec.resolve("run", {"backend": "slurm"}).run.slurm["memory"] == "2048MiB"
+        assert (run.parts, run.size, run.slurm["memory"]) == (9, 11, "1G")
+        assert spec.resolve("run", {"backend": "slurm"}).run.slurm["memory"] == "2G"
     with dask.config.set({"lab.study.workers": [3, 5]}):
         assert [r.workers for r in spec.resolve("study", {"schedulers": ["threads"], "kernels": ["python"]}).runs] \
             == [3, 5]

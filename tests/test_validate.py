@@ -15,19 +15,30 @@ def test_whole_number_refuses(value):
         checks.whole_number("--workers", value, 1, 512)
 
 
+@pytest.mark.parametrize("value", ["256M", "2GB", "1GiB", "512 MB", "100000000"])
+def test_memory_accepts_what_slurmcluster_takes(value):
+    assert checks.memory("--memory", value) == value
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-5G", "0", "12XB", "1.2.3G"])
+def test_memory_refuses(value):
+    with pytest.raises(BadInput, match="memory size such as 256M"):
+        checks.memory("--memory", value)
+
+
 # What Slurm takes (--mem, --mem-per-cpu): whole mebibytes; K, M, G, T are
 # powers of 1024 there, with or without B or iB; a bare number is megabytes.
 @pytest.mark.parametrize("value, slurm", [("256M", "256M"), ("2GB", "2048M"), ("1GiB", "1024M"),
                                           ("512 MB", "512M"), ("0.5G", "512M"), ("1.5g", "1536M"),
                                           ("100", "100M"), ("1T", "1048576M"), ("1500K", "2M")])
-def test_memory_is_written_as_slurm_takes_it(value, slurm):
-    assert checks.memory("--memory", value) == slurm
+def test_slurm_memory_is_written_as_sbatch_takes_it(value, slurm):
+    assert checks.slurm_memory("--memory", value) == slurm
 
 
 @pytest.mark.parametrize("value", ["", "abc", "-5G", "0", "12XB", "1.2.3G", "512K", "2 G B", "1e3M"])
-def test_memory_refuses(value):
+def test_slurm_memory_refuses(value):
     with pytest.raises(BadInput, match="memory size of at least 1M, such as 256M"):
-        checks.memory("--memory", value)
+        checks.slurm_memory("--memory", value)
 
 
 @pytest.mark.parametrize("value", ["00:05:00", "5", "5:00", "1-00:00:00", "2-12", "1-0:30"])
