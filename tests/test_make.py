@@ -213,7 +213,59 @@ def test_make_up_waits_with_cluster_ready_and_the_health_checks_are_rare():
     dockerfile = (ROOT / "containers" / "Dockerfile").read_text()
     intervals = re.findall(r"^HEALTHCHECK --interval=(\d+)s", dockerfile, re.M)
     assert len(intervals) == 2 and all(int(seconds) >= 30 for seconds in intervals), intervals
+
+
+# `docker compose` as bin/wait-ready meets it: each step's exit status (or a
+# step that hangs, as one whose container stopped does), and what `ps -a` says.
+FAKE_COMPOSE = """#!/bin/sh
+echo "$*" >>"$FAKE_LOG"
+case "$*" in
+*" ps -a "*) printf '%s\\n' "$FAKE_PS" ;;
+*" compute started "*) [ -z "$FAKE_HANG" ] || exec sleep "$FAKE_HANG"; exit "${FAKE_COMPUTE_STATUS:-0}" ;;
+*" login cluster-ready "*) [ -z "$FAKE_HANG" ] || exec sleep "$FAKE_HANG"; exit "${FAKE_READY_STATUS:-0}" ;;
+esac
+"""
+RUNNING = "db running 0\ninit exited 0\nslurmctld running 0\ncompute running 0\nlogin running 0"
+
+
+def wait_ready(tmp_path, nodes: int = 3, **env: str) -> tuple[subprocess.CompletedProcess, list[str], float]:
+    import time
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text(FAKE_COMPOSE)
+    (bindir / "docker").chmod(0o755)
+    log = tmp_path / "calls"
+    log.touch()
+    start = time.monotonic()
+    done = subprocess.run([ROOT / "bin" / "wait-ready", str(nodes), "60"], text=True, capture_output=True,
+                          timeout=60, env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}",
+                                           "FAKE_LOG": str(log), "FAKE_PS": RUNNING, **env})
+    calls = [c for c in log.read_text().splitlines() if " ps -a " not in c]
+    return done, calls, time.monotonic() - start
+
+
+def test_make_up_waits_for_every_compute_node_then_cluster_ready(tmp_path):
     makefile = (ROOT / "Makefile").read_text()
     up = makefile.split("\nup:", 1)[1].split("\n\n", 1)[0]
-    assert "--wait" not in up and "bin/wait-ready" in up
-    assert "cluster-ready" in (ROOT / "bin" / "wait-ready").read_text()
+    assert "--wait" not in up and 'bin/wait-ready "$$NODES"' in up
+    done, calls, _ = wait_ready(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"compose exec -T --index {i} compute started 60" for i in (1, 2, 3)] + \
+        ["compose exec -T login cluster-ready 3 60"]
+
+
+@pytest.mark.parametrize("failing", ["FAKE_COMPUTE_STATUS", "FAKE_READY_STATUS"])
+def test_a_step_that_fails_fails_make_up_with_the_logs(tmp_path, failing):
+    done, calls, _ = wait_ready(tmp_path, **{failing: "1"})
+    assert done.returncode == 1
+    assert "error: the cluster did not get ready; logs above" in done.stderr
+    assert "compose logs --tail=40" in calls
+
+
+@pytest.mark.parametrize("state", ["slurmctld restarting 0", "slurmctld exited 3", "init exited 1"])
+def test_a_container_that_stops_while_the_cluster_starts_ends_the_wait_at_once(tmp_path, state):
+    done, calls, seconds = wait_ready(tmp_path, FAKE_HANG="30", FAKE_PS=f"db running 0\n{state}")
+    service = state.split()[0]
+    assert done.returncode == 1 and seconds < 10, (done.returncode, seconds)
+    assert f"error: the {service} container stopped while the cluster started; logs above" in done.stderr
