@@ -75,27 +75,3 @@ def test_a_failed_build_fails_make_with_the_builds_own_error(tmp_path):
 def image_id(tag: str) -> str:
     done = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], capture_output=True, text=True)
     return done.stdout.strip()
-
-
-def test_make_images_builds_again_exactly_when_a_source_changed(tmp_path):
-    """The fingerprint `make images` compares: any byte of a file the builds
-    read changes it, a touch or a byte-compiled file does not, and neither
-    does a fingerprint taken when an image is missing pass for a built one."""
-    tree = tmp_path / "lab"
-    for name in ("containers", "lab", "slurm-dev"):
-        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("compose.yaml", ".dockerignore", "requirements.lock", "pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, tree / name)
-
-    def stamp(*images: str) -> str:
-        return subprocess.run([str(tree / "containers" / "images-stamp"), *images], capture_output=True,
-                              text=True, check=True).stdout
-
-    before = stamp()
-    (tree / "lab" / "graph.py").touch()
-    (tree / "lab" / "__pycache__").mkdir()
-    (tree / "lab" / "__pycache__" / "graph.cpython-313.pyc").write_bytes(b"compiled")
-    assert stamp() == before
-    (tree / "lab" / "graph.py").write_text((tree / "lab" / "graph.py").read_text() + "\n")
-    assert stamp() != before
-    assert stamp("dask-slurm-lab/no-such:0").endswith("dask-slurm-lab/no-such:0 missing\n")
