@@ -101,6 +101,17 @@ def check_munge(spec: RunSpec) -> str:
     return "munge works (squeue authenticated; no munge command here to test directly)"
 
 
+def check_tls(spec: RunSpec) -> str:
+    from . import openssl_queue
+
+    if not spec.tls:
+        return "TLS is off (lab.tls: false): nothing to check"
+    if not openssl_queue.installed():
+        raise Failed(f"TLS: {openssl_queue.PROBLEM.split(', use ')[0]}",
+                     "run lab from the lab image (lab.sif), or set lab.tls: false")
+    return "TLS: OpenSSL's error queue is cleared before each read and write (CPython #148594)"
+
+
 def check_worker(spec: RunSpec) -> str:
     from .run import run
 
@@ -116,7 +127,7 @@ def check_worker(spec: RunSpec) -> str:
 
 
 def run_checks(plan: Plan, site: str | None, say) -> bool:
-    checks = [check_client, check_partition, check_account, check_fits, check_munge, check_worker]
+    checks = [check_client, check_partition, check_account, check_fits, check_munge, check_tls, check_worker]
     say(f"lab doctor: site {site or '(none: dask config only)'}"
         + (f", in Apptainer image {apptainer.image()}" if apptainer.image() else ""))
     failed = 0

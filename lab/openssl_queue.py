@@ -37,8 +37,11 @@ def _err_clear_error() -> Callable[[], None] | None:
 
 _clear = _err_clear_error()
 
-# Every SSLSocket method that calls SSL_read, SSL_write or SSL_do_handshake.
-METHODS = ("recv", "recv_into", "read", "send", "sendall", "write", "do_handshake", "unwrap")
+# Every method that calls SSL_read, SSL_write, SSL_do_handshake or SSL_shutdown:
+# SSLSocket's (tornado's streams, so dask's comms) and SSLObject's (asyncio's
+# TLS over memory buffers), which share the C code that lacks the clear.
+METHODS = {ssl.SSLSocket: ("recv", "recv_into", "read", "send", "sendall", "write", "do_handshake", "unwrap"),
+           ssl.SSLObject: ("read", "write", "do_handshake", "unwrap")}
 
 
 def _clearing(method, clear: Callable[[], None]):
@@ -52,18 +55,40 @@ def _clearing(method, clear: Callable[[], None]):
 
 
 def install() -> bool:
-    """Wrap ssl.SSLSocket's I/O methods once; True when they clear the queue."""
+    """Wrap the I/O methods once; True when they clear the queue."""
     if _clear is None:
         return False
-    for name in METHODS:
-        method = getattr(ssl.SSLSocket, name)
-        if not getattr(method, "_clears_openssl_queue", False):
-            setattr(ssl.SSLSocket, name, _clearing(method, _clear))
+    for cls, names in METHODS.items():
+        for name in names:
+            method = getattr(cls, name)
+            if not getattr(method, "_clears_openssl_queue", False):
+                setattr(cls, name, _clearing(method, _clear))
     return True
 
 
 def installed() -> bool:
-    return all(getattr(getattr(ssl.SSLSocket, name), "_clears_openssl_queue", False) for name in METHODS)
+    return all(getattr(getattr(cls, name), "_clears_openssl_queue", False)
+               for cls, names in METHODS.items() for name in names)
+
+
+# Why the fix is off, said once per process where TLS is about to be used.
+PROBLEM = ("this Python's ssl module has no ERR_clear_error to call (a statically linked OpenSSL, as in "
+           "standalone Pythons), so the fix for CPython #148594 is off: a TLS run may lose its scheduler "
+           "connection with BrokenPipeError; use the lab image's Python, or set lab.tls: false")
+_warned = False
+
+
+def warn_if_off() -> bool:
+    """Before TLS is used: say once, on stderr, when the fix is not active. True when it is."""
+    global _warned
+    if installed():
+        return True
+    if not _warned:
+        _warned = True
+        import sys
+
+        print(f"lab: warning: {PROBLEM}", file=sys.stderr, flush=True)
+    return False
 
 
 install()

@@ -4,12 +4,18 @@ dashboard listens on loopback with the ssh tunnel to reach it printed."""
 
 from __future__ import annotations
 
+import json
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import dask.config
 import pytest
 
 from lab import config, spec, workers
+
+CANARY = Path(__file__).with_name("openssl_canary.py")
 
 
 def resolved(backend: str = "local", **settings):
@@ -69,59 +75,60 @@ def test_the_default_dashboard_is_on_loopback_and_the_compose_profile_opens_it()
     assert resolved().dashboard == ":8787"
 
 
-def _tls_pair(tmp_path):
-    """Two ends of a local TLS connection, handshake done, nothing pending."""
-    import socket
-    import ssl
-
-    from distributed.security import Security
-
-    credentials = Security.temporary()
-    (tmp_path / "cert.pem").write_text(credentials.tls_scheduler_cert)
-    (tmp_path / "key.pem").write_text(credentials.tls_scheduler_key)
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client_context.check_hostname = False
-    client_context.verify_mode = ssl.CERT_NONE
-    a, b = socket.socketpair()
-    ends = [server_context.wrap_socket(a, server_side=True, do_handshake_on_connect=False),
-            client_context.wrap_socket(b, do_handshake_on_connect=False)]
-    waiting = list(ends)
-    for end in ends:
-        end.setblocking(False)
-    for _ in range(100):
-        for end in list(waiting):
-            try:
-                end.do_handshake()
-                waiting.remove(end)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                pass
-    assert not waiting, "the TLS handshake did not finish"
-    for end in ends:  # the session tickets TLS 1.3 sends after the handshake
-        with pytest.raises(ssl.SSLWantReadError):
-            end.recv(1)
-    return ends
-
-
-def test_a_stale_openssl_error_does_not_break_another_connection(tmp_path):
+def test_a_stale_openssl_error_does_not_break_another_connection():
     """CPython #148594: an error one connection left on the thread's OpenSSL
     queue turned a plain "no data yet" on another into BrokenPipeError, which
     closed the client's connection to the scheduler (Debian 13, OpenSSL 3.5).
-    Importing lab installs the fix; the image's .pth installs it everywhere."""
-    import ctypes
+    Importing lab installs the fix; the images' .pth installs it everywhere
+    (tests/test_images.py, where the unfixed read is shown to fail too)."""
+    done = subprocess.run([sys.executable, str(CANARY)], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout)["wrapped"] == "SSLWantReadError"
+
+
+def test_every_read_write_handshake_and_shutdown_clears_the_queue():
     import ssl
 
-    import lab  # noqa: F401  (installs lab.openssl_queue)
     from lab import openssl_queue
 
+    for name in ("recv", "recv_into", "read", "send", "sendall", "write", "do_handshake", "unwrap"):
+        assert getattr(getattr(ssl.SSLSocket, name), "_clears_openssl_queue", False), name
+    for name in ("read", "write", "do_handshake", "unwrap"):
+        assert getattr(getattr(ssl.SSLObject, name), "_clears_openssl_queue", False), name
     assert openssl_queue.installed()
-    server, client = _tls_pair(tmp_path)
-    libssl = ctypes.CDLL(ssl._ssl.__file__)  # type: ignore[attr-defined]
-    libssl.ERR_set_error.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p]
-    libssl.ERR_new()
-    libssl.ERR_set_error(2, 32, None)  # ERR_LIB_SYS, EPIPE: what a closed peer leaves
-    with pytest.raises(ssl.SSLWantReadError):
-        client.recv(10)
-    server.close()
-    client.close()
+
+
+def test_a_stale_error_does_not_break_a_write_or_the_read_after_it():
+    from openssl_canary import stale_epipe, tls_pair
+
+    server, client, pump = tls_pair()
+    stale_epipe()
+    assert client.write(b"scheduler") == len(b"scheduler")
+    pump()
+    stale_epipe()
+    assert server.read(64) == b"scheduler"
+
+
+NO_SYMBOL = """
+import ctypes
+ctypes.CDLL = lambda *a, **k: (_ for _ in ()).throw(OSError("no such library"))  # as a static OpenSSL
+import lab.openssl_queue as queue
+from lab import doctor
+from lab.spec import RunSpec
+from lab.workers.distributed import security
+print(queue.installed())
+security(RunSpec("local", workers=1, size=1, parts=1))
+security(RunSpec("local", workers=1, size=1, parts=1))
+try:
+    doctor.check_tls(RunSpec("local", workers=1, size=1, parts=1))
+except doctor.Failed as failed:
+    print("doctor:", failed, "| fix:", failed.fix)
+"""
+
+
+def test_where_the_fix_cannot_install_lab_says_so_once_and_doctor_fails():
+    done = subprocess.run([sys.executable, "-c", NO_SYMBOL], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines()[0] == "False"
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("lab: warning:")]
+    assert len(warnings) == 1 and "the fix for CPython #148594 is off" in warnings[0]
+    assert "doctor: TLS: this Python's ssl module has no ERR_clear_error" in done.stdout
+    assert "fix: run lab from the lab image" in done.stdout

@@ -24,6 +24,9 @@ def security(spec: RunSpec):
         return None
     from distributed.security import Security
 
+    from .. import openssl_queue
+
+    openssl_queue.warn_if_off()
     return Security.temporary()
 
 
