@@ -162,20 +162,21 @@ slurmd)
 login)
     start_munge
     wait_for_port slurmctld 6817 180
-    # The learner owns their home (the cluster's volume; after a change of
-    # LAB_UID too). The host folders in it keep their owner, whose uid the
-    # learner has.
-    find /home/learner \( -path /home/learner/work -o -path /home/learner/results \) -prune \
-        -o ! -user learner -exec chown -h learner:learner {} +
+    # Jobs from before this login node started have lost their client (lab
+    # run, the lesson's script, its Dask scheduler): none may run again.
+    # (cluster-ready waits for their nodes to be idle again.) First: they are
+    # the learner's processes that could change the home while it is given.
+    squeue -h -o %i >/run/lab-orphans 2>/dev/null || true
+    cancel-jobs "from before the login node started" 0
+    # The learner owns their home (the cluster's volume), after a change of
+    # LAB_UID too: given by give-home, which follows no link and does nothing
+    # when the uid is unchanged. The host folders in it keep their owner,
+    # whose uid the learner has.
+    give-home /home/learner learner work results
     for folder in /home/learner/work /home/learner/results; do
         [ "$(stat -c %u "$folder")" = "$(id -u learner)" ] || log "warning: $folder is owned by uid" \
             "$(stat -c %u "$folder"), the learner is $(id -u learner): start the cluster with make up"
     done
-    # Jobs from before this login node started have lost their client (lab
-    # run, the lesson's script, its Dask scheduler): none may run again.
-    # (cluster-ready waits for their nodes to be idle again.)
-    squeue -h -o %i >/run/lab-orphans 2>/dev/null || true
-    cancel-jobs "from before the login node started" 0
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
     sacctmgr -i show runawayjobs >/dev/null 2>&1 || true

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -571,3 +572,58 @@ def test_health_checks_fail_when_the_service_is_not_usable(cluster):
     wait_until(lambda: healthy(cluster, "slurmdbd"), 120, interval=1, what="slurmdbd to be healthy")
     record("health checks: a drained node, no usable node, the database stopped",
            reported_healthy=0, healthy_again="yes")
+
+
+def test_a_learner_cannot_read_the_accounting_password(cluster):
+    """The database password reaches db and slurmdbd only: nothing a learner
+    can run on the login node shows it (Slurm's config dumps included)."""
+    password = cluster.out("cat /run/lab-secrets/db_password", user="root", service="slurmdbd").strip()
+    assert len(password) == 40
+    seen = cluster.sh("sacctmgr show config; scontrol show config; sacctmgr show stats; "
+                      "cat /etc/slurm/*.conf /run/lab-secrets/* 2>&1; env; ls -la /run", timeout=60)
+    assert "StorageHost" in seen.stdout or "AccountingStorage" in seen.stdout  # the dumps did run
+    assert password not in seen.stdout + seen.stderr
+    record("a learner reads Slurm's config dumps, files and environment for the database password", found=0)
+
+
+FORK_BOMB = """
+import subprocess
+procs, error = [], ""
+try:
+    for _ in range(1500):
+        procs.append(subprocess.Popen(["sleep", "120"]))
+except OSError as err:
+    error = str(err)
+print(len(procs), error)
+for proc in procs:
+    proc.kill()
+    proc.wait()
+"""
+
+
+def test_a_fork_bomb_ends_at_its_nodes_process_limit(cluster):
+    """A learner's runaway processes stop at the login node's pids limit (1024),
+    and the cluster answers meanwhile."""
+    done = cluster.sh(f"python3 -c {shlex.quote(FORK_BOMB)}", timeout=180)
+    started, error = done.stdout.split(" ", 1)
+    assert int(started) < 1024 and "Resource temporarily unavailable" in error, done.stdout + done.stderr
+    assert cluster.out("sinfo -h -o %T | sort -u").split() == ["idle"]  # the controller still answers
+    assert cluster.out("pgrep -c -u learner -x sleep || true").strip() == "0"
+    record("fork bomb on the login node (1500 processes)", stopped_at=f"{started} (pids limit 1024)",
+           cluster="answers")
+
+
+def test_login_restart_leaves_the_learners_files_as_they_are(cluster):
+    """The login node gives the learner their home only when their uid
+    changed (slurm-dev/give-home.py); a restart with the same uid changes
+    no owner, so it cannot be raced into changing one it should not."""
+    cluster.out("touch /home/learner/rootfile", user="root")
+    try:
+        cluster.compose("restart", "login", check=True, timeout=120)
+        cluster.compose("exec", "-T", "login", "started", "120", check=True, timeout=150)
+        assert cluster.out("stat -c %U /home/learner/rootfile").strip() == "root"
+        assert cluster.out("stat -c %U /home/learner").strip() == "learner"
+    finally:
+        cluster.out("rm -f /home/learner/rootfile", user="root")
+    ready(cluster)
+    record("login node restarted: owners in the learner's home changed", files=0)
