@@ -7,6 +7,7 @@ import dask
 import numpy as np
 
 from .errors import WrongSum
+from .inputs import words
 
 
 def compute_part(size: int) -> int:
@@ -32,12 +33,13 @@ def compute_part_numpy(size: int, chunk: int = 1 << 18) -> int:
     return total
 
 
-# Who runs the study's tasks, in the lesson's order: dask's in-process
-# schedulers, then distributed workers on this machine, then SLURM jobs.
-SCHEDULERS = ("synchronous", "threads", "processes", "local", "slurm")
+# Who runs the study's tasks, in the lesson's order (lab/inputs.txt): dask's
+# in-process schedulers, then distributed workers on this machine, then SLURM jobs.
+SCHEDULERS = words("SCHEDULERS")
 
-# The study's kernels by name: each returns sum(range(size)).
+# The study's kernels by name (lab/inputs.txt): each returns sum(range(size)).
 KERNELS = {"python": compute_part, "numpy": compute_part_numpy}
+assert tuple(KERNELS) == words("KERNELS"), "lab/inputs.txt names other kernels than graph.py has"
 # `lab study` sizes each kernel so that one run at 1 worker lasts about as
 # long as the pure-Python one (NumPy sums about 100x faster here): a kernel
 # that runs 0.1 s measures start-up noise, not speedup.

@@ -17,14 +17,13 @@ from typing import Any
 
 import dask.config
 
-from . import apptainer, config, slurm, validate
+from . import apptainer, config, inputs, slurm, validate
 from .diagnose import no_client
 from .errors import BadInput
 from .graph import KERNELS, SCHEDULERS, SIZE_FACTOR
 
 # What `lab run --backend` and lab.backend take: auto is slurm when sbatch answers.
-BACKENDS = ("auto", "slurm", "local")
-MAX_WORKERS = 512
+BACKENDS = inputs.words("BACKEND")
 
 RUNS = ("run", "study", "prep", "job")
 WORKER_JOBS = ("run", "study", "prep", "doctor")  # commands that start SLURMCluster worker jobs
@@ -48,7 +47,7 @@ class Option:
     sbatch: str = ""
 
 
-WORKERS = validate.whole(1, MAX_WORKERS)
+WORKERS = validate.whole(*inputs.bounds("WORKERS"))
 
 OPTIONS = (
     # What a run computes, and how long it waits for its workers.
@@ -56,8 +55,8 @@ OPTIONS = (
     Option("workers", "lab.study.workers", WORKERS, ("study",), "worker counts", many=True),
     Option("workers", "lab.prep.workers", WORKERS, ("prep",), "worker counts of the compute-time table",
            many=True),
-    Option("size", "lab.size", validate.whole(1, 10**10), RUNS, "numbers each part sums"),
-    Option("parts", "lab.parts", validate.whole(1, 10_000), RUNS, "independent parts"),
+    Option("size", "lab.size", validate.whole(*inputs.bounds("SIZE")), RUNS, "numbers each part sums"),
+    Option("parts", "lab.parts", validate.whole(*inputs.bounds("PARTS")), RUNS, "independent parts"),
     Option("backend", "lab.backend", validate.one_of(BACKENDS), ("run",),
            "slurm: worker jobs; local: a LocalCluster; auto: slurm when sbatch answers"),
     Option("worker-timeout", "lab.worker-timeout", validate.seconds, WORKER_JOBS, "seconds to wait for workers"),
@@ -66,7 +65,7 @@ OPTIONS = (
            f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)", many=True),
     Option("kernels", "lab.study.kernels", validate.one_of(tuple(KERNELS)), ("study",),
            f"of {', '.join(KERNELS)}", many=True),
-    Option("repeat", "lab.study.repeat", validate.whole(1, 100), ("study",),
+    Option("repeat", "lab.study.repeat", validate.whole(*inputs.bounds("REPEAT")), ("study",),
            "time each point N times on the same workers; the table shows the median and its range"),
     Option("gil-cpus", "lab.prep.gil-cpus", validate.whole(1, 64), ("prep",), "CPUs of the GIL episode's jobs",
            many=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -269,3 +270,29 @@ def test_a_container_that_stops_while_the_cluster_starts_ends_the_wait_at_once(t
     service = state.split()[0]
     assert done.returncode == 1 and seconds < 10, (done.returncode, seconds)
     assert f"error: the {service} container stopped while the cluster started; logs above" in done.stderr
+
+
+def test_preflight_and_lab_take_their_rules_from_one_table(tmp_path):
+    """lab/inputs.txt decides what WORKERS, SIZE, PARTS, REPEAT, BACKEND,
+    SCHEDULERS and KERNELS take: a changed table changes what preflight
+    refuses, and lab's flags refuse exactly past the table's bounds."""
+    from lab import inputs, spec
+    from lab.errors import BadInput
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lab").mkdir()
+    shutil.copy(ROOT / "bin" / "preflight", tmp_path / "bin" / "preflight")
+    table = inputs.TABLE.read_text().replace("WORKERS       1-512", "WORKERS       1-7")
+    (tmp_path / "lab" / "inputs.txt").write_text(table.replace("KERNELS       python numpy", "KERNELS       numpy"))
+    for env, says in (({"WORKERS": "8"}, "WORKERS must be a whole number from 1 to 7 (got '8')"),
+                      ({"KERNELS": "python"}, "KERNELS must be one or more of: numpy (got 'python')")):
+        done = subprocess.run([tmp_path / "bin" / "preflight", "run"], capture_output=True, text=True,
+                              env={**os.environ, **env}, timeout=30)
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+    for name in ("WORKERS", "SIZE", "PARTS", "REPEAT"):
+        low, high = inputs.bounds(name)
+        option = next(o for o in spec.OPTIONS if o.name == name.lower() and o.key and "prep" not in o.key)
+        assert option.check(f"--{name.lower()}", high) == high
+        with pytest.raises(BadInput, match=f"from {low} to {high}"):
+            option.check(f"--{name.lower()}", high + 1)
+    assert spec.BACKENDS == inputs.words("BACKEND") and spec.SCHEDULERS == inputs.words("SCHEDULERS")
