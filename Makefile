@@ -40,6 +40,10 @@ ENSURE_UP = $(COMPOSE) exec -T login true 2>/dev/null || $(MAKE) --no-print-dire
 .PHONY: help up run study lesson shell down clean status logs build images base-image wheelhouse def sif bench \
         test test-unit test-cluster venv lock docker-engine figures
 
+# A value make decides, for the tests and tools to read (not by parsing this file): make print-NODES
+print-%:
+	@echo '$($*)'
+
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 

@@ -132,9 +132,13 @@ slurmd)
     else
         address=$(hostname) name=$(hostname)
     fi
-    cpus=${NODE_CPUS:-2}
+    # The node's size, decided in compose.yaml: its CPUs from NODE_CPUS, its
+    # memory what this container may use (mem_limit), read from its cgroup.
+    cpus=${NODE_CPUS:?compose.yaml sets NODE_CPUS}
+    limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
+    case $limit in ''|max|*[!0-9]*) log "error: this node has no memory limit (compose.yaml's mem_limit)"; exit 1 ;; esac
     conf="NodeAddr=$address NodeHostname=$(hostname) CPUs=$cpus Boards=1 SocketsPerBoard=1"
-    conf+=" CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=${NODE_MEMORY:-2048} Feature=compute"
+    conf+=" CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$((limit / 1048576)) Feature=compute"
     # slurmctld keeps a dynamic node's address as the IP it registered from,
     # and a restarted container may have another IP (the old one may even be
     # another container's now). Point a remembered node at this container,

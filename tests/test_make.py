@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.cluster import NODES, ROOT
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$*" >>"$FAKE_LOG"
 case "$1 $2" in
 "info --format") printf '%s\\n' "$FAKE_INFO"; exit "${FAKE_INFO_STATUS:-0}" ;;
 "compose version") [ -n "$FAKE_COMPOSE" ] || exit 1; echo "$FAKE_COMPOSE" ;;
+"compose config")  # --variables: compose.yaml's ${NAME:-default}s, as Compose lists them
+    echo "NAME REQUIRED DEFAULT VALUE ALTERNATE VALUE"
+    grep -o '[$][{][A-Z_]*:-[^}]*[}]' compose.yaml \\
+        | sed 's/[$][{]\\([A-Z_]*\\):-\\(.*\\)[}]/\\1 false \\2/' | sort -u ;;
 esac
 """
 
@@ -44,7 +48,7 @@ class Host:
             fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
         # As a user runs make: not as a sub-make of `make test` (its MAKEFLAGS).
         outer = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-        self.env = {**outer, **GOOD, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        self.env = {**outer, **GOOD, "NODES": str(NODES), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
                     "FAKE_LOG": str(self.log), "LAB_WORKDIR": str(tmp / "work"),
                     "LAB_RESULTS": str(tmp / "results"), "COMPOSE_PROJECT_NAME": "never-started"}
 
@@ -296,3 +300,13 @@ def test_preflight_and_lab_take_their_rules_from_one_table(tmp_path):
         with pytest.raises(BadInput, match=f"from {low} to {high}"):
             option.check(f"--{name.lower()}", high + 1)
     assert spec.BACKENDS == inputs.words("BACKEND") and spec.SCHEDULERS == inputs.words("SCHEDULERS")
+
+
+def test_env_example_shows_compose_yamls_defaults():
+    """The cluster's settings are decided in compose.yaml (${NAME:-default});
+    .env.example, which a user copies to .env, shows each of them as it is."""
+    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (ROOT / "compose.yaml").read_text()))
+    example = dict(re.findall(r"^#? ?([A-Z_]+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+    assert {"NODE_CPUS", "NODE_MEMORY", "LOGIN_MEMORY", "LAB_WORKDIR", "LAB_RESULTS", "DASHBOARD_PORT",
+            "COMPOSE_PROJECT_NAME"} <= set(example)
+    assert example == {name: defaults[name] for name in example}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,14 +20,20 @@ def image(name: str) -> str:
     return f"dask-slurm-lab/{name}:{VERSION}"
 
 
-# The images `make images` builds, named once: the Makefile's IMAGES.
-IMAGE_NAMES = re.search(r"^IMAGES := \$\(foreach name,([a-z ]+),",
-                        (ROOT / "Makefile").read_text(), re.M).group(1).split()
+def make_value(name: str) -> str:
+    """A value the Makefile decides (its print-% target), with the user's own
+    setting of it, as make would use it."""
+    return subprocess.run(["make", "-s", "--no-print-directory", f"print-{name}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
+                          ).stdout.strip()
 
+
+# The images `make images` builds, named once: the Makefile's IMAGES.
+IMAGE_NAMES = [tag.split("/")[1].split(":")[0] for tag in make_value("IMAGES").split()]
 
 PROJECT = os.environ.get("LAB_TEST_PROJECT", "dask-slurm-lab-test")
-# The cluster's default node count, named once: the Makefile's NODES.
-NODES = int(re.search(r"^export NODES \?= (\d+)$", (ROOT / "Makefile").read_text(), re.M).group(1))
+# The cluster's node count: the Makefile's NODES (its default, or the user's).
+NODES = int(make_value("NODES"))
 # The host folders' owner, whose uid the learner takes: not the image's
 # default 1000, so the mapping is what the tests exercise (root can chown).
 FOLDER_OWNER = 1234 if os.getuid() == 0 else os.getuid()
