@@ -159,7 +159,8 @@ def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster)
 def test_doctor_passes_on_the_compose_cluster(cluster):
     done = cluster.sh("lab doctor")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("[ok]") == 6 and "all checks passed" in done.stdout
+    assert done.stdout.count("[ok]") == 7 and "all checks passed" in done.stdout
+    assert "[ok]   TLS: OpenSSL's error queue is cleared" in done.stdout
     assert "partition 'debug' exists (the default)" in done.stdout
     assert "site compose" in done.stdout
     assert cluster.queue() == []

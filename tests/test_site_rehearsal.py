@@ -85,7 +85,8 @@ def test_the_image_has_no_slurm_client_of_its_own(cluster):
 def test_doctor_passes_through_the_bound_client(cluster, site):
     done = apptainer_like(cluster, site, "lab", "doctor", "--worker-timeout", "120")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("[ok]") == 6 and "all checks passed" in done.stdout
+    assert done.stdout.count("[ok]") == 7 and "all checks passed" in done.stdout
+    assert "[ok]   TLS: OpenSSL's error queue is cleared" in done.stdout
     assert cluster.queue() == []
 
 
