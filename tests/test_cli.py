@@ -164,3 +164,31 @@ def test_runner_outside_srun_is_bad_input(capsys, monkeypatch):
     monkeypatch.delenv("SLURM_PROCID", raising=False)
     assert main(["run", "--runner"]) == 2
     assert "`lab job` writes such a job" in capsys.readouterr().err
+
+
+REFUSING_SBATCH = """#!/bin/sh
+echo "sbatch: error: You must give an account (--account=def-prof1_cpu); see the site's wiki" >&2
+echo "sbatch: error: Batch job submission failed: Unspecified error" >&2
+exit 1
+"""
+
+
+def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(tmp_path, monkeypatch, capfd):
+    """A site's submit filter refuses the worker job: lab says so at once, in
+    sbatch's own words (the site's line first), not after the worker timeout,
+    and no traceback reaches the learner."""
+    import time
+
+    (tmp_path / "sbatch").write_text(REFUSING_SBATCH)
+    (tmp_path / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    start = time.monotonic()
+    assert main(["run", "--backend", "slurm", "--workers", "2", "--size", "1000", "--worker-timeout", "60",
+                 "--interface", sorted(os.listdir("/sys/class/net"))[0]]) == 1
+    assert time.monotonic() - start < 15
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("lab run: error: sbatch refused the worker job: sbatch: error: You must give an account "
+                          "(--account=def-prof1_cpu); see the site's wiki / sbatch: error: Batch job submission "
+                          "failed: Unspecified error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,19 @@ def test_doctor_names_the_bind_when_sbatch_is_missing(cluster):
     assert done.returncode == 1
     assert "[FAIL] sbatch/squeue do not answer" in done.stdout
     assert "bin/lab-apptainer" in done.stdout and "/run/munge" in done.stdout
+
+
+def test_a_refused_worker_job_is_said_at_once_in_slurms_words(cluster):
+    """Slurm refuses the worker job (here: a reservation it has not got): lab
+    run says so in one line within seconds, not at the worker timeout (120 s)."""
+    start = time.monotonic()
+    done = cluster.sh("lab run --workers 2 --size 1000 --reservation nosuch")
+    seconds = time.monotonic() - start
+    assert done.returncode == 1 and seconds < 20, (done.returncode, seconds)
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "lab run: error: sbatch refused the worker job: sbatch: error: Batch job submission failed: " \
+        "Requested reservation is invalid" in done.stderr
+    assert cluster.queue() == []
 
 
 @pytest.mark.parametrize("flags, says", [

@@ -16,14 +16,43 @@ from .distributed import DaskWorkers, private_folder, security
 QUEUE_EVERY = 1.0
 
 
+def refusal(error: RuntimeError) -> str:
+    """sbatch's own words from dask-jobqueue's error for a failed submission
+    (its stderr: a site's submit filter says why before sbatch's last line)."""
+    text = str(error)
+    stderr = text.split("stderr:", 1)[1] if "stderr:" in text else text
+    return " / ".join(line.strip() for line in stderr.splitlines() if line.strip()) or text.strip()
+
+
+def job_class(refused: list[str]):
+    """dask-jobqueue's SLURMJob, but a submission Slurm refuses is kept in
+    `refused`, for wait() to say at once, in Slurm's words, instead of a
+    traceback in the event loop and a wait for the whole worker timeout."""
+    from dask_jobqueue.slurm import SLURMJob
+    from distributed.deploy.spec import ProcessInterface
+
+    class Job(SLURMJob):
+        async def start(self):
+            try:
+                await super().start()
+            except RuntimeError as err:
+                refused.append(refusal(err))
+                # Counted as started (nothing runs, job_id stays None), so the
+                # cluster's own bookkeeping raises nothing; the run says why.
+                await ProcessInterface.start(self)
+
+    return Job
+
+
 class SlurmWorkers(DaskWorkers):
     """Every job it submitted is cancelled on close, and waited for until
-    Slurm has let it go."""
+    Slurm has let it go; a refused submission ends the wait at once."""
 
     def __init__(self, spec: RunSpec):
         from dask_jobqueue import SLURMCluster
 
-        options = dict(spec.slurm)
+        self.refused: list[str] = []
+        options = dict(spec.slurm, job_cls=job_class(self.refused))
         credentials = security(spec)
         if credentials is not None:
             options["security"] = credentials
@@ -63,6 +92,8 @@ class SlurmWorkers(DaskWorkers):
         reported: set[str] = set()
         ended_reason = ""
         while True:
+            if self.refused:
+                raise SlurmError(f"sbatch refused the worker job: {self.refused[0]}")
             connected = self.connected()
             now = time.monotonic()
             ids = self.current_jobs()
