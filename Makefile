@@ -48,7 +48,8 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 up: ## start the cluster (NODES=4) and return when a test job has run
-	@ids=$$(bin/preflight up) || exit $$?; export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
+	@plan=$$(bin/preflight up) && ids=$$(bin/learner-ids) || exit $$?; echo "$$plan" >&2; \
+	 export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
 	 $(MAKE) --no-print-directory images || exit $$?; \
 	 $(COMPOSE) up -d --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }

@@ -21,10 +21,13 @@ echo "$*" >>"$FAKE_LOG"
 case "$1 $2" in
 "info --format") printf '%s\\n' "$FAKE_INFO"; exit "${FAKE_INFO_STATUS:-0}" ;;
 "compose version") [ -n "$FAKE_COMPOSE" ] || exit 1; echo "$FAKE_COMPOSE" ;;
-"compose config")  # --variables: compose.yaml's ${NAME:-default}s, as Compose lists them
-    echo "NAME REQUIRED DEFAULT VALUE ALTERNATE VALUE"
-    grep -o '[$][{][A-Z_]*:-[^}]*[}]' compose.yaml \\
-        | sed 's/[$][{]\\([A-Z_]*\\):-\\(.*\\)[}]/\\1 false \\2/' | sort -u ;;
+"compose config")
+    case "$3" in
+    --environment) { cat .env 2>/dev/null; env; } ;;  # as Compose reads them: the environment wins
+    *) echo "NAME REQUIRED DEFAULT VALUE ALTERNATE VALUE"  # --variables: compose.yaml's ${NAME:-default}s
+       grep -o '[$][{][A-Z_]*:-[^}]*[}]' compose.yaml \\
+           | sed 's/[$][{]\\([A-Z_]*\\):-\\(.*\\)[}]/\\1 false \\2/' | sort -u ;;
+    esac ;;
 esac
 """
 
@@ -62,6 +65,10 @@ class Host:
     def preflight(self, target: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bin/preflight", target], cwd=ROOT, text=True, capture_output=True,
                               env={**self.env, **env}, timeout=60)
+
+    def learner_ids(self) -> subprocess.CompletedProcess:
+        return subprocess.run(["bin/learner-ids"], cwd=ROOT, text=True, capture_output=True, env=self.env,
+                              timeout=60)
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -177,10 +184,11 @@ def test_too_little_memory_for_the_nodes_says_how_many_fit(host):
 
 
 def test_room_is_reported_before_starting(host):
+    """preflight up says what make up will start (make up prints it once the host folders are ready)."""
     done = host.preflight("up", NODES="4")
     assert done.returncode == 0, done.stderr
-    assert "room for 8 of the lesson's workers" in done.stderr
-    assert "share Docker's 2" in done.stderr  # 8 node CPUs on a 2-CPU engine
+    assert "room for 8 of the lesson's workers" in done.stdout
+    assert "share Docker's 2" in done.stdout  # 8 node CPUs on a 2-CPU engine
 
 
 # --- the host folders: the learner takes their owner's uid, never root's ---
@@ -189,7 +197,7 @@ def test_the_learner_takes_the_folders_owner(host):
     for name in ("work", "results"):
         (host.tmp / name).mkdir()
         os.chown(host.tmp / name, 1234, 2345)
-    done = host.preflight("up")
+    done = host.learner_ids()
     assert done.returncode == 0 and done.stdout.split() == ["1234", "2345"], done.stderr
     assert {(p.stat().st_uid, p.stat().st_gid) for p in (host.tmp / "work", host.tmp / "results")} \
         == {(1234, 2345)}  # no owner changed
