@@ -15,8 +15,8 @@ import socket
 import time
 from pathlib import Path
 
-from . import apptainer, config, slurm
-from .errors import BadInput
+from . import apptainer, config, diagnose, slurm
+from .errors import BadInput, RunFailed
 from .run import report
 from .spec import Plan, RunSpec
 
@@ -74,7 +74,10 @@ def command(plan: Plan, args) -> int:
     if wait:
         print(output.read_text() if output.exists() else "(no output file)", end="")
         found = plan.results / f"job-{job}.json"
-        return 0 if found.exists() and json.loads(found.read_text())["correct"] else 1
+        if not found.exists():
+            rows = slurm.accounting([job], ["JobID", "State", "ExitCode", "WorkDir"], "-X")
+            raise RunFailed(f"job {job} ended without a result: {diagnose.ended(rows, worker='lab')}")
+        return 0 if json.loads(found.read_text())["correct"] else 1
     return 0
 
 

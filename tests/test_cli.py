@@ -192,3 +192,21 @@ def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(tmp_path, monk
     assert err.startswith("lab run: error: sbatch refused the worker job: sbatch: error: You must give an account "
                           "(--account=def-prof1_cpu); see the site's wiki / sbatch: error: Batch job submission "
                           "failed: Unspecified error")
+
+
+def test_a_job_mode_job_that_ends_without_a_result_says_why(tmp_path, monkeypatch, capsys):
+    """lab job --submit --wait: the job failed (accounting says so): one line
+    with the state, the exit code and the advice for it, exit 1."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name, script in (("sbatch", "cat >/dev/null; echo 123"),
+                         ("squeue", "exit 0"),
+                         ("sacct", "echo '123|FAILED|1:0|/home/learner'")):
+        (bindir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bindir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["job", "--submit", "--wait", "--results", str(tmp_path / "results")]) == 1
+    err = capsys.readouterr().err
+    assert err == ("lab job: error: job 123 ended without a result: FAILED (123; exit code 1:0): see the job's "
+                   "output file (slurm-<job>.out, or jobqueue.slurm.log-directory)\n")
