@@ -103,7 +103,10 @@ aarch64) arch=4 ;;
 esac
 mksquashfs "$root" "$work/rootfs.squashfs" -noappend -comp gzip -quiet -no-progress >/dev/null
 siftool new "$work/lab.sif"
-siftool add "$work/lab.sif" "$def" --datatype 1 --filename Singularity
+# Both objects in group 1, as apptainer build puts them: apptainer sign signs
+# the group, and verify fails on an object outside it ("non-signature object
+# not associated with object group").
+siftool add "$work/lab.sif" "$def" --datatype 1 --filename Singularity --groupid 1
 siftool add "$work/lab.sif" "$work/rootfs.squashfs" --datatype 4 --partfs 1 --parttype 2 \
     --partarch "$arch" --groupid 1
 # The header's launch script, as apptainer build writes it: ./lab.sif runs

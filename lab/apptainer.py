@@ -21,13 +21,18 @@ def worker_python(sif: str, command: str, binds: list[str]) -> str:
     """The worker command that runs dask's worker in the same image: the
     runtime by its absolute path on the host (bin/lab-apptainer passes it as
     lab.apptainer.command, `command`), none of the login container's Apptainer settings,
-    a clean environment, and its own binds: the node's scratch folder
+    a clean environment but for the job's own (PASSED), and its own binds: the node's scratch folder
     ($SLURM_TMPDIR, where sites keep worker space) and `binds` (lab.apptainer.binds).
     It is written into the job script, so the shell there expands $SLURM_TMPDIR."""
     runtime = shlex.split(command)
     unset = [f"-u {name}" for name in INHERITED]
     bind_flags = " ".join(shlex.quote(f"--bind={bind}") for bind in binds)
-    return " ".join(["env", *unset, shlex.join(runtime), "exec", "--cleanenv",
+    return " ".join(["env", *unset, shlex.join(runtime), "exec", "--cleanenv", f'--env="{PASSED}"',
                      '--bind="${SLURM_TMPDIR:-/tmp}"', *([bind_flags] if bind_flags else []),
                      shlex.quote(sif), "python"])
+
+
+# What --cleanenv would drop that a worker needs: its job and node (where it
+# ran, in the run's table) and its scratch folder. Expanded by the job script.
+PASSED = "SLURM_JOB_ID=${SLURM_JOB_ID:-},SLURMD_NODENAME=${SLURMD_NODENAME:-},SLURM_TMPDIR=${SLURM_TMPDIR:-/tmp}"
 

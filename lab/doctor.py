@@ -60,13 +60,34 @@ def check_account(spec: RunSpec) -> str:
                      "and set jobqueue.slurm.account") from None
     accounts = sorted(set(out.split()))
     wanted = spec.slurm.get("account")
-    if wanted and wanted not in accounts:
+    # Sites name an account's associations by kind (the Alliance: def-prof1
+    # is submitted as def-prof1_cpu or def-prof1_gpu by its submit filter).
+    named = [a for a in accounts if a == wanted or a.startswith(f"{wanted}_")] if wanted else []
+    if wanted and not named:
         raise Failed(f"account {wanted!r} is not one of {user}'s ({', '.join(accounts) or 'none'})",
                      "set jobqueue.slurm.account (or --account) to one of them")
     if not wanted and not accounts:
         raise Failed(f"{user} has no Slurm account", "ask your site for one (sacctmgr add user)")
-    return f"account {wanted!r} is valid" if wanted else \
-        f"{user} has a default account ({', '.join(accounts)})"
+    return (f"account {wanted!r} is valid" + ("" if wanted in named else f" ({', '.join(named)})")) if wanted \
+        else f"{user} has a default account ({', '.join(accounts)})"
+
+
+def check_submit(spec: RunSpec) -> str:
+    """The worker job exactly as lab writes it, through sbatch --test-only:
+    the site's own checks (its submit filter, accounts, reservations, limits)."""
+    from dask_jobqueue import SLURMCluster
+
+    options = {**spec.slurm, "scheduler_options": {**spec.slurm.get("scheduler_options", {}),
+                                                   "dashboard_address": ":0"}}
+    with SLURMCluster(**options) as cluster:
+        script = cluster.job_script()
+    try:
+        said = slurm.run("sbatch", "--test-only", stdin=script, stderr_too=True).strip()
+    except SlurmError as err:
+        raise Failed(f"Slurm refuses the worker job: {err}",
+                     "give the placement the site asks for (--account, --queue, --reservation, --qos, "
+                     "or jobqueue.slurm.* in a site profile)") from None
+    return f"sbatch --test-only accepts the worker job ({said.splitlines()[-1] if said else 'no message'})"
 
 
 def check_fits(spec: RunSpec) -> str:
@@ -127,7 +148,8 @@ def check_worker(spec: RunSpec) -> str:
 
 
 def run_checks(plan: Plan, site: str | None, say) -> bool:
-    checks = [check_client, check_partition, check_account, check_fits, check_munge, check_tls, check_worker]
+    checks = [check_client, check_partition, check_account, check_fits, check_submit, check_munge, check_tls,
+              check_worker]
     say(f"lab doctor: site {site or '(none: dask config only)'}"
         + (f", in Apptainer image {apptainer.image()}" if apptainer.image() else ""))
     failed = 0

@@ -11,6 +11,9 @@ from .diagnose import client_error, no_client
 from .errors import SlurmError
 
 TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a hang
+# Seconds to wait before asking again when the controller answers "rate limit
+# exceeded" (SlurmctldParameters=rl_enable, as sites with many users set); None: give up.
+RATE_LIMITED = (1.0, 2.0, 4.0, None)
 
 
 def seconds(text: str, empty: float = 0.0) -> float:
@@ -41,20 +44,26 @@ def _hint() -> str:
     return f"; {no_client()}" if apptainer.image() else ""
 
 
-def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None) -> str:
+def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None, stderr_too: bool = False) -> str:
+    """A Slurm command's output (with stderr_too, its stderr after: sbatch
+    --test-only answers there); SlurmError with every line of its message."""
     if shutil.which(cmd[0]) is None:
         raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH{_hint()}")
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
-    except subprocess.TimeoutExpired:
-        raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
+    for pause in RATE_LIMITED:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
+        except subprocess.TimeoutExpired:
+            raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
+        if done.returncode == 0 or "rate limit" not in (done.stderr + done.stdout).lower() or pause is None:
+            break
+        time.sleep(pause)  # a controller with rl_enable asks its callers to wait: ask again, later
     if done.returncode != 0:
         # Every line: a site's submit filter says why before sbatch's own last line.
         message = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         reason = " / ".join(message) if message else f"exit status {done.returncode}"
         broken = "shared libraries" in reason or "munge" in reason.lower()
         raise SlurmError(f"{' '.join(cmd)} failed: {reason}{_hint() if broken else ''}")
-    return done.stdout
+    return done.stdout + (done.stderr if stderr_too else "")
 
 
 def client_problem() -> str | None:
@@ -111,8 +120,10 @@ def wait_gone(job_ids: list[str], timeout: float) -> list[str]:
     """Wait until none of job_ids is in squeue (cancelled jobs pass through
     COMPLETING); return those still there after `timeout` seconds."""
     deadline = time.monotonic() + timeout
+    pause = 0.25  # doubling to 2 s: a site's controller serves every learner of a class
     while True:
         left = [row["job"] for row in queue(job_ids)]
         if not left or time.monotonic() >= deadline:
             return left
-        time.sleep(0.2)
+        time.sleep(pause)
+        pause = min(2 * pause, 2.0)

@@ -98,7 +98,9 @@ def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
     line = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
     assert line.startswith("env -u APPTAINER_BIND -u SINGULARITY_BIND ")
     assert "-u APPTAINER_CONTAINER" in line
-    assert ' /opt/apptainer/bin/apptainer exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" /project/me/lab.sif ' \
+    assert ' /opt/apptainer/bin/apptainer exec --cleanenv --env="SLURM_JOB_ID=${SLURM_JOB_ID:-},' \
+        'SLURMD_NODENAME=${SLURMD_NODENAME:-},SLURM_TMPDIR=${SLURM_TMPDIR:-/tmp}" ' \
+        '--bind="${SLURM_TMPDIR:-/tmp}" /project/me/lab.sif ' \
         'python -m distributed.cli.dask_worker' in line
     # A worker job that exits 127 is explained with this command, not lab's own python.
     assert worker_command(script) == options["python"]
@@ -107,8 +109,8 @@ def test_inside_apptainer_workers_run_in_the_same_image(monkeypatch):
 def test_apptainer_worker_command_is_configurable(monkeypatch):
     with dask.config.set({"lab.apptainer.command": "singularity", "lab.apptainer.binds": ["/scratch"]}):
         options = slurm_options(monkeypatch, "/x/lab.sif")
-    assert options["python"].endswith(' singularity exec --cleanenv --bind="${SLURM_TMPDIR:-/tmp}" '
-                                      '--bind=/scratch /x/lab.sif python')
+    assert ' singularity exec --cleanenv --env=' in options["python"]
+    assert options["python"].endswith(' --bind="${SLURM_TMPDIR:-/tmp}" --bind=/scratch /x/lab.sif python')
     # An explicit python (flag or jobqueue.slurm.python) wins.
     assert slurm_options(monkeypatch, "/x/lab.sif", "--python", "/usr/bin/python3")["python"] == "/usr/bin/python3"
     assert "python" not in slurm_options(monkeypatch, None)
@@ -193,6 +195,25 @@ def test_lab_apptainer_brings_what_the_hosts_slurm_client_needs(tmp_path):
     (site / "bin" / "sbatch").symlink_to("/bin/false")
     subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True, text=True, check=True)
     assert len(list(cache.glob("site-slurm-*"))) == 2 and folder.exists()
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "singularity"])
+def test_lab_apptainer_runs_lab_in_the_image_for_apptainer_and_singularityce(tmp_path, runtime):
+    """The runtime gets the image, the binds and lab's arguments; the site's
+    commands lead PATH inside and worker jobs call this same runtime by its
+    absolute path, for Apptainer (APPTAINERENV_*) and SingularityCE (SINGULARITYENV_*)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / runtime).write_text('#!/bin/sh\necho "args: $*"; env | grep ENV_ | sort\n')
+    (bindir / runtime).chmod(0o755)
+    (tmp_path / "lab.sif").write_bytes(b"SIF")
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path), "LAB_SIF": str(tmp_path / "lab.sif")}
+    out = subprocess.run([ROOT / "bin" / "lab-apptainer", "run", "--workers", "4"], env=env, capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout
+    assert re.search(rf"^args: exec --bind \S+ {tmp_path}/lab.sif lab run --workers 4$", out, re.M), out
+    for prefix in ("APPTAINERENV", "SINGULARITYENV"):
+        assert f"{prefix}_PREPEND_PATH=/opt/site-slurm/bin" in out
+        assert f"{prefix}_DASK_LAB__APPTAINER__COMMAND={bindir / runtime}" in out
 
 
 def test_lab_apptainer_says_what_is_missing(tmp_path):

@@ -160,7 +160,8 @@ def test_jobs_run_as_the_unprivileged_user_and_the_munge_key_is_private(cluster)
 def test_doctor_passes_on_the_compose_cluster(cluster):
     done = cluster.sh("lab doctor")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("[ok]") == 7 and "all checks passed" in done.stdout
+    assert done.stdout.count("[ok]") == 8 and "all checks passed" in done.stdout
+    assert "[ok]   sbatch --test-only accepts the worker job (sbatch: Job " in done.stdout
     assert "[ok]   TLS: OpenSSL's error queue is cleared" in done.stdout
     assert "partition 'debug' exists (the default)" in done.stdout
     assert "site compose" in done.stdout
@@ -192,6 +193,8 @@ def test_a_refused_worker_job_is_said_at_once_in_slurms_words(cluster):
     ("--cores 4", "cores 4 is more than a node of 'debug' has (2)"),
     ("--queue gpu", "partition 'gpu' does not exist (there are: debug)"),
     ("--account def-nobody", "account 'def-nobody' is not one of learner's (lab)"),
+    ("--reservation nosuch", "Slurm refuses the worker job: sbatch --test-only failed: sbatch: error: "
+                             "Requested reservation is invalid"),
 ])
 def test_doctor_says_what_does_not_fit(cluster, flags, says):
     done = cluster.sh(f"lab doctor {flags} --worker-timeout 5")

@@ -25,9 +25,22 @@ pytestmark = pytest.mark.cluster
 
 LAB_IMAGE = image("lab")
 STAND_IN = """#!/bin/sh
-# apptainer exec [options] IMAGE COMMAND...: run COMMAND (compose's nodes have no apptainer)
-while [ $# -gt 0 ]; do case $1 in *.sif) shift; break ;; *) shift ;; esac; done
-exec "$@"
+# apptainer exec [options] IMAGE COMMAND...: run COMMAND (compose's nodes have
+# no apptainer), with Apptainer's --cleanenv and --env: nothing of the job's
+# environment but HOME, the image's own (PATH, LANG, LAB_SITE) and what --env passes.
+clean="" passed=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --cleanenv) clean=1 ;;
+    --env=*) passed=$(printf '%s' "${1#--env=}" | tr ',' ' ') ;;
+    *.sif) shift; break ;;
+    esac
+    shift
+done
+[ -z "$clean" ] && exec "$@"
+# shellcheck disable=SC2086  # one NAME=value a word
+exec env -i HOME="$HOME" PATH=/opt/lab/venv/bin:/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 LAB_SITE=compose \
+    $passed "$@"
 """
 
 
@@ -85,7 +98,8 @@ def test_the_image_has_no_slurm_client_of_its_own(cluster):
 def test_doctor_passes_through_the_bound_client(cluster, site):
     done = apptainer_like(cluster, site, "lab", "doctor", "--worker-timeout", "120")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("[ok]") == 7 and "all checks passed" in done.stdout
+    assert done.stdout.count("[ok]") == 8 and "all checks passed" in done.stdout
+    assert "[ok]   sbatch --test-only accepts the worker job (sbatch: Job " in done.stdout
     assert "[ok]   TLS: OpenSSL's error queue is cleared" in done.stdout
     assert cluster.queue() == []
 
@@ -96,7 +110,8 @@ def test_run_starts_its_workers_on_the_compute_nodes(cluster, site):
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(cluster.out("cat ~/rehearsal.json"))
     assert result["backend"] == "slurm" and result["correct"] and result["workers_connected"] == 2
-    assert all(w["node"].startswith("compute-") for w in result["workers"])
+    # Each worker's own job and node, through --cleanenv (what --env passes).
+    assert all(w["node"].startswith("compute-") and w["job"] in result["job_ids"] for w in result["workers"])
     script = apptainer_like(cluster, site, "lab", "run", "--workers", "1", "--size", "1000",
                             "--show-job-script").stdout
     assert "/home/learner/apptainer exec --cleanenv" in script and "/images/lab.sif python -m" in script
