@@ -107,3 +107,64 @@ def test_the_root_file_system_runs_the_lab_as_apptainer_starts_it(sif, tmp_path)
     assert test.returncode == 0 and f"lab {VERSION}" in test.stdout and "(correct)" in test.stdout, test.stderr
     version = sh(*apptainer_like, "--entrypoint", "/.singularity.d/actions/run", FROM_SIF, "--version")
     assert version.stdout.strip() == f"lab {VERSION}", version.stdout + version.stderr
+
+
+# --- a real Apptainer (Debian unstable's 1.4.5), running the lab.sif built above ---
+
+APPTAINER = f"dask-slurm-lab/apptainer:{VERSION}"
+# What Apptainer needs of its container here: every capability but
+# SYS_RESOURCE (the host lacks it, so --privileged is refused), no seccomp,
+# AppArmor or masked /proc paths, FUSE (squashfuse for ordinary users), and
+# loop devices (root mounts the squashfs on one).
+APPTAINER_RUN = ["docker", "run", "--rm", "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+                 "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                 "--security-opt", "systempaths=unconfined", "--device", "/dev/fuse",
+                 "--device-cgroup-rule=b 7:* rmw", "--device-cgroup-rule=c 10:237 rmw"]
+
+
+@pytest.fixture(scope="module")
+def apptainer(sif):
+    """Run a shell script next to a real Apptainer, lab.sif at /s/lab.sif (a copy: it may be signed)."""
+    done = sh("docker", "build", "-q", "--target", "apptainer", "--build-arg", f"LAB_IMAGE={LAB}", "-t", APPTAINER,
+              "-f", "containers/Dockerfile", ".", cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        prepare = "set -e; chmod 0666 /dev/fuse; mkdir /s; cp /built/lab.sif /s/; chmod a+r /s/lab.sif"
+        return sh(*APPTAINER_RUN, "-v", f"{sif.parent}:/built:ro", APPTAINER, "sh", "-c", f"{prepare}\n{script}")
+    return run
+
+
+def test_a_real_apptainer_runs_the_sif_as_root_and_as_an_ordinary_user(apptainer):
+    done = apptainer("apptainer --version\n"
+                     "apptainer exec /s/lab.sif python -c 'import distributed, os; print(\"root\", os.getuid())'\n"
+                     "su learner -c \"apptainer exec /s/lab.sif python -c 'import distributed, os; "
+                     "print(\\\"user\\\", os.getuid())'\"")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["apptainer version 1.4.5", "root 0", "user 1000"], done.stdout
+
+
+def test_apptainer_test_runs_the_labs_own_test(apptainer):
+    """`apptainer test lab.sif`, the README's readiness check, runs the lab's %test (not "No test found")."""
+    done = apptainer("su learner -c 'apptainer test /s/lab.sif'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sum: " in done.stdout and "(correct)" in done.stdout
+
+
+def test_a_signed_sif_verifies(apptainer):
+    """Sites that accept signed images only: sign with a throwaway key, verify."""
+    done = apptainer("export APPTAINER_KEYSDIR=/tmp/keys\n"
+                     "apptainer key newpair --name lab-ci --email ci@example.invalid --comment throwaway "
+                     "--password= --push=false >/dev/null\n"
+                     "apptainer sign /s/lab.sif\n"
+                     "apptainer verify /s/lab.sif")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Verified signature(s) from image '/s/lab.sif'" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("options", ["--cleanenv", "--containall --cleanenv", "--no-home --writable-tmpfs"])
+def test_the_study_runs_in_the_sif_under_apptainers_isolation(apptainer, options):
+    done = apptainer(f"su learner -c 'cd /tmp && apptainer exec {options} /s/lab.sif "
+                     "lab run --backend local --workers 2 --size 100000'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "workers: 2 requested, 2 connected" in done.stdout and "(correct)" in done.stdout
