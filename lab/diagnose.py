@@ -6,6 +6,7 @@ workers, `lab doctor` and `lab job`."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from . import apptainer
 
@@ -13,16 +14,19 @@ from . import apptainer
 # one cannot write its output file there.
 NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
+# Which flag or setting raises a worker job's limit.
+RAISE = {"walltime": "raise --walltime or jobqueue.slurm.walltime",
+         "memory": "raise --memory or jobqueue.slurm.memory"}
 # A worker job's end state (sacct's State), and what to change.
 ADVICE = {
-    "TIMEOUT": "the jobs hit their walltime limit: raise --walltime or jobqueue.slurm.walltime",
-    "OUT_OF_MEMORY": "the jobs ran out of memory: raise --memory or jobqueue.slurm.memory",
+    "TIMEOUT": f"the jobs hit their walltime limit: {RAISE['walltime']}",
+    "OUT_OF_MEMORY": f"the jobs ran out of memory: {RAISE['memory']}",
     "NODE_FAIL": "their node stopped answering (a stopped or killed node); run again",
     "CANCELLED": "someone or something cancelled them (scancel, a node's end, the site's policy)",
     "FAILED": "see the job's output file (slurm-<job>.out, or jobqueue.slurm.log-directory)",
 }
 # Workers restarted by their nanny for going over the memory limit.
-OVER_MEMORY = "the workers went over their memory limit and were restarted until none was left"
+OVER_MEMORY = "workers went over their memory limit"
 
 
 def advice(state: str) -> str:
@@ -55,13 +59,18 @@ def ended(rows: list[dict], worker: str) -> str:
     return "; ".join(parts)
 
 
-def lost(states: dict[str, list[str]], restarted_for_memory: bool, memory: str | None) -> str:
-    """Why every worker went away during a compute, from the jobs' states."""
-    for state in ("TIMEOUT", "OUT_OF_MEMORY"):
-        if state in states:
-            return f"worker job(s) {', '.join(states[state])}: {advice(state)}"
+def lost(states: dict[str, list[str]], restarted_for_memory: bool, limits: Mapping[str, str]) -> str:
+    """Why every worker went away during a compute, from the jobs' states,
+    naming the limit they hit (`limits`: the jobs' walltime and memory)."""
+    if "TIMEOUT" in states:
+        return (f"worker job(s) {', '.join(states['TIMEOUT'])} hit their walltime limit "
+                f"({limits.get('walltime')}): {RAISE['walltime']}")
+    if "OUT_OF_MEMORY" in states:
+        return (f"worker job(s) {', '.join(states['OUT_OF_MEMORY'])} ran out of memory "
+                f"({limits.get('memory')}): {RAISE['memory']}")
     if restarted_for_memory:
-        return f"{OVER_MEMORY} ({memory or 'their limit'}): {advice('OUT_OF_MEMORY').split(': ')[1]}"
+        return (f"{OVER_MEMORY} ({limits.get('memory') or 'their limit'}) and were restarted until none was left: "
+                f"{RAISE['memory']}")
     seen = ", ".join(f"{state}: {' '.join(jobs)}" for state, jobs in sorted(states.items()))
     return f"all workers were lost{f' ({seen})' if seen else ''}; see squeue, sacct and the worker logs"
 

@@ -37,12 +37,15 @@ def test_jobs_are_grouped_by_state_and_a_missing_record_is_said():
 
 
 def test_lost_workers_name_the_limit_they_hit():
-    assert diagnose.lost({"TIMEOUT": ["3", "4"]}, False, "256M").startswith("worker job(s) 3, 4: the jobs hit "
-                                                                            "their walltime limit")
-    assert "raise --memory" in diagnose.lost({"OUT_OF_MEMORY": ["5"]}, False, "256M")
-    over = diagnose.lost({"CANCELLED": ["6"]}, True, "256M")
-    assert over.startswith("the workers went over their memory limit") and "(256M)" in over
-    assert diagnose.lost({"CANCELLED": ["6"]}, False, None) == \
+    limits = {"walltime": "00:01:00", "memory": "256M"}
+    assert diagnose.lost({"TIMEOUT": ["3", "4"]}, False, limits) == \
+        "worker job(s) 3, 4 hit their walltime limit (00:01:00): raise --walltime or jobqueue.slurm.walltime"
+    assert diagnose.lost({"OUT_OF_MEMORY": ["5"]}, False, limits) == \
+        "worker job(s) 5 ran out of memory (256M): raise --memory or jobqueue.slurm.memory"
+    assert diagnose.lost({"CANCELLED": ["6"]}, True, limits) == \
+        "workers went over their memory limit (256M) and were restarted until none was left: " \
+        "raise --memory or jobqueue.slurm.memory"
+    assert diagnose.lost({"CANCELLED": ["6"]}, False, {}) == \
         "all workers were lost (CANCELLED: 6); see squeue, sacct and the worker logs"
 
 

@@ -118,7 +118,7 @@ class DaskWorkers(Workers):
 
     def explain_lost(self, killed: bool) -> str:
         if killed:
-            return f"{OVER_MEMORY}: give them more memory"
+            return f"{OVER_MEMORY} and were restarted until none was left: give them more memory"
         return "all workers were lost; see the worker logs"
 
     def close_cluster(self) -> None:

@@ -142,7 +142,7 @@ class SlurmWorkers(DaskWorkers):
                 states.setdefault(row["State"].split()[0], []).append(row["JobID"])
         except SlurmError:
             pass
-        return diagnose.lost(states, killed, self.spec.slurm.get("memory"))
+        return diagnose.lost(states, killed, self.spec.slurm)
 
     def leftover(self) -> list[str]:
         return [row["job"] for row in slurm.queue(self.job_ids)]
