@@ -193,7 +193,7 @@ def test_a_refused_worker_job_is_said_at_once_in_slurms_words(cluster):
     ("--cores 4", "cores 4 is more than a node of 'debug' has (2)"),
     ("--queue gpu", "partition 'gpu' does not exist (there are: debug)"),
     ("--account def-nobody", "account 'def-nobody' is not one of learner's (lab)"),
-    ("--reservation nosuch", "Slurm refuses the worker job: sbatch --test-only failed: sbatch: error: "
+    ("--reservation nosuch", "Slurm refuses the worker job: sbatch --test-only failed: allocation failure: "
                              "Requested reservation is invalid"),
 ])
 def test_doctor_says_what_does_not_fit(cluster, flags, says):
