@@ -22,6 +22,9 @@ RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
     apt-install --no-record binutils=2.44-3 \
     && venv-install make /opt/lab/venv /opt/lab/requirements.lock /tmp/wheelhouse --without ${LAB_WITHOUT} \
     && apt-get purge -y -q --auto-remove binutils >/dev/null
+# The site wrapper travels in the image: lab.sif is all a site needs
+# (apptainer exec lab.sif cat /opt/lab/bin/lab-apptainer > lab-apptainer).
+COPY bin/lab-apptainer /opt/lab/bin/lab-apptainer
 COPY pyproject.toml /opt/lab/src/pyproject.toml
 COPY README.md /opt/lab/src/README.md
 COPY lab/ /opt/lab/src/lab/

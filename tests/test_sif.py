@@ -168,3 +168,15 @@ def test_the_study_runs_in_the_sif_under_apptainers_isolation(apptainer, options
                      "lab run --backend local --workers 2 --size 100000'")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "workers: 2 requested, 2 connected" in done.stdout and "(correct)" in done.stdout
+
+
+def test_the_site_wrapper_comes_out_of_the_sif_and_runs_lab_in_it(apptainer):
+    """lab.sif is all a site needs: the wrapper comes out of the image, and
+    runs lab in it with a real Apptainer (here without a Slurm client: a local run)."""
+    done = apptainer("cd /tmp && apptainer exec /s/lab.sif cat /opt/lab/bin/lab-apptainer > lab-apptainer\n"
+                     "chmod +x lab-apptainer && cp lab-apptainer /tmp/extracted\n"
+                     "su learner -c 'cd /tmp && LAB_SIF=/s/lab.sif ./lab-apptainer run --backend local "
+                     "--workers 1 --size 1000' && cat /tmp/extracted")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(correct)" in done.stdout
+    assert done.stdout.endswith((ROOT / "bin" / "lab-apptainer").read_text())
