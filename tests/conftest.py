@@ -39,6 +39,22 @@ def any_dashboard_port():
         dask.config.config.update(saved)
 
 
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch):
+    """stand_in(NAME, BODY): a command NAME on PATH, first, whose shell script is
+    BODY (a Slurm or Docker command as a test needs it to answer); its path."""
+    folder = tmp_path / "stand-ins"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    def make(name: str, body: str):
+        command = folder / name
+        command.write_text(f"#!/bin/sh\n{body}\n")
+        command.chmod(0o755)
+        return command
+    return make
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("work")

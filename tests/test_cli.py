@@ -166,22 +166,14 @@ def test_runner_outside_srun_is_bad_input(capsys, monkeypatch):
     assert "`lab job` writes such a job" in capsys.readouterr().err
 
 
-REFUSING_SBATCH = """#!/bin/sh
-echo "sbatch: error: You must give an account (--account=def-prof1_cpu); see the site's wiki" >&2
-echo "sbatch: error: Batch job submission failed: Unspecified error" >&2
-exit 1
-"""
-
-
-def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(tmp_path, monkeypatch, capfd):
+def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(stand_in, monkeypatch, capfd):
     """A site's submit filter refuses the worker job: lab says so at once, in
     sbatch's own words (the site's line first), not after the worker timeout,
     and no traceback reaches the learner."""
     import time
 
-    (tmp_path / "sbatch").write_text(REFUSING_SBATCH)
-    (tmp_path / "sbatch").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    stand_in("sbatch", "echo \"sbatch: error: You must give an account (--account=def-prof1_cpu); see the site's "
+                       "wiki\" >&2\necho 'sbatch: error: Batch job submission failed: Unspecified error' >&2\nexit 1")
     monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
     start = time.monotonic()
     assert main(["run", "--backend", "slurm", "--workers", "2", "--size", "1000", "--worker-timeout", "60",
@@ -194,17 +186,12 @@ def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(tmp_path, monk
                           "failed: Unspecified error")
 
 
-def test_a_job_mode_job_that_ends_without_a_result_says_why(tmp_path, monkeypatch, capsys):
+def test_a_job_mode_job_that_ends_without_a_result_says_why(stand_in, tmp_path, monkeypatch, capsys):
     """lab job --submit --wait: the job failed (accounting says so): one line
     with the state, the exit code and the advice for it, exit 1."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for name, script in (("sbatch", "cat >/dev/null; echo 123"),
-                         ("squeue", "exit 0"),
-                         ("sacct", "echo '123|FAILED|1:0|/home/learner'")):
-        (bindir / name).write_text(f"#!/bin/sh\n{script}\n")
-        (bindir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    stand_in("sbatch", "cat >/dev/null; echo 123")
+    stand_in("squeue", "exit 0")
+    stand_in("sacct", "echo '123|FAILED|1:0|/home/learner'")
     monkeypatch.chdir(tmp_path)
     assert main(["job", "--submit", "--wait", "--results", str(tmp_path / "results")]) == 1
     err = capsys.readouterr().err

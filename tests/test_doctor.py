@@ -3,22 +3,10 @@ name them, and the worker job through sbatch --test-only."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from lab import doctor
 from lab.spec import RunSpec
-
-
-@pytest.fixture
-def slurm_commands(tmp_path, monkeypatch):
-    def make(**scripts: str) -> None:
-        for name, body in scripts.items():
-            (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
-            (tmp_path / name).chmod(0o755)
-        monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    return make
 
 
 def spec(**slurm) -> RunSpec:
@@ -31,14 +19,14 @@ def spec(**slurm) -> RunSpec:
     ("def-prof1_cpu", "account 'def-prof1_cpu' is valid"),
     (None, "learner has a default account (def-prof1_cpu, def-prof1_gpu)"),
 ])
-def test_an_account_is_valid_as_the_site_names_its_associations(slurm_commands, monkeypatch, account, says):
-    slurm_commands(sacctmgr="printf 'def-prof1_cpu\\ndef-prof1_gpu\\n'")
+def test_an_account_is_valid_as_the_site_names_its_associations(stand_in, monkeypatch, account, says):
+    stand_in("sacctmgr", "printf 'def-prof1_cpu\\ndef-prof1_gpu\\n'")
     monkeypatch.setattr("getpass.getuser", lambda: "learner")
     assert doctor.check_account(spec(**({"account": account} if account else {}))) == says
 
 
-def test_an_account_the_user_has_not_got_fails_with_theirs(slurm_commands, monkeypatch):
-    slurm_commands(sacctmgr="printf 'def-prof1_cpu\\n'")
+def test_an_account_the_user_has_not_got_fails_with_theirs(stand_in, monkeypatch):
+    stand_in("sacctmgr", "printf 'def-prof1_cpu\\n'")
     monkeypatch.setattr("getpass.getuser", lambda: "learner")
     with pytest.raises(doctor.Failed, match=r"account 'def-prof2' is not one of learner's \(def-prof1_cpu\)"):
         doctor.check_account(spec(account="def-prof2"))
@@ -46,9 +34,9 @@ def test_an_account_the_user_has_not_got_fails_with_theirs(slurm_commands, monke
         doctor.check_account(spec(account="def-prof"))  # a prefix that is not an account's name
 
 
-def test_the_worker_job_as_lab_writes_it_goes_through_sbatch_test_only(slurm_commands, tmp_path):
-    slurm_commands(sbatch=f"cat >{tmp_path}/script; echo \"$*\" >{tmp_path}/args; "
-                          "echo 'sbatch: Job 7 to start at 2026-11-29T16:00:00 using 1 processors on nodes c1' >&2")
+def test_the_worker_job_as_lab_writes_it_goes_through_sbatch_test_only(stand_in, tmp_path):
+    stand_in("sbatch", f"cat >{tmp_path}/script; echo \"$*\" >{tmp_path}/args; "
+                       "echo 'sbatch: Job 7 to start at 2026-11-29T16:00:00 using 1 processors on nodes c1' >&2")
     said = doctor.check_submit(spec(account="def-prof1_cpu", job_extra_directives=["--reservation=workshop"],
                                     interface=None))
     assert said == ("sbatch --test-only accepts the worker job (sbatch: Job 7 to start at 2026-11-29T16:00:00 "
@@ -58,9 +46,9 @@ def test_the_worker_job_as_lab_writes_it_goes_through_sbatch_test_only(slurm_com
     assert "#SBATCH -A def-prof1_cpu" in script and "#SBATCH --reservation=workshop" in script
 
 
-def test_a_worker_job_the_site_refuses_fails_in_its_words(slurm_commands):
-    slurm_commands(sbatch="cat >/dev/null; echo 'sbatch: error: You must give an account' >&2; "
-                          "echo 'sbatch: error: Batch job submission failed: Unspecified error' >&2; exit 1")
+def test_a_worker_job_the_site_refuses_fails_in_its_words(stand_in):
+    stand_in("sbatch", "cat >/dev/null; echo 'sbatch: error: You must give an account' >&2; "
+                       "echo 'sbatch: error: Batch job submission failed: Unspecified error' >&2; exit 1")
     with pytest.raises(doctor.Failed, match="Slurm refuses the worker job: sbatch --test-only failed: sbatch: error: "
                                             "You must give an account / sbatch: error: Batch job submission failed"):
         doctor.check_submit(spec(interface=None))

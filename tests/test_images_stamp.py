@@ -3,19 +3,19 @@ last good build. No Docker needed: a stand-in `docker` answers for the ids."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
 from tools.cluster import ROOT
 
-FAKE_DOCKER = """#!/bin/sh
 # docker image inspect -f {{.Id}} IMAGE: an id for the lab's images, none for others.
-case "$5" in dask-slurm-lab/*) echo "sha256:$(printf %s "$5" | cksum | cut -d' ' -f1)" ;; *) exit 1 ;; esac
-"""
+FAKE_DOCKER = """case "$5" in
+dask-slurm-lab/*) echo "sha256:$(printf %s "$5" | cksum | cut -d' ' -f1)" ;;
+*) exit 1 ;;
+esac"""
 
 
-def test_make_images_builds_again_exactly_when_a_source_changed(tmp_path):
+def test_make_images_builds_again_exactly_when_a_source_changed(tmp_path, stand_in):
     """Any byte of a file the builds read changes the fingerprint (lab/,
     slurm-dev/, the wheelhouse, an executable bit); a touch or a byte-compiled
     file does not; and it names each image's id, or "missing"."""
@@ -26,15 +26,11 @@ def test_make_images_builds_again_exactly_when_a_source_changed(tmp_path):
         shutil.copy2(ROOT / name, tree / name)
     (tree / "wheelhouse").mkdir()
     (tree / "wheelhouse" / "dask-1.0-py3-none-any.whl").write_bytes(b"wheel")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "docker").write_text(FAKE_DOCKER)
-    (bindir / "docker").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    stand_in("docker", FAKE_DOCKER)
 
     def stamp(*images: str) -> str:
         return subprocess.run([str(tree / "containers" / "images-stamp"), *images], capture_output=True,
-                              text=True, check=True, env=env).stdout
+                              text=True, check=True).stdout
 
     before = stamp()
     (tree / "lab" / "graph.py").touch()

@@ -67,22 +67,16 @@ def test_accounting_rows_are_keyed_by_field(tmp_path, monkeypatch):
     assert slurm.accounting([], ["JobID"]) == []
 
 
-def test_a_rate_limited_controller_is_asked_again(tmp_path, monkeypatch):
+def test_a_rate_limited_controller_is_asked_again(stand_in, tmp_path, monkeypatch):
     """A controller with rl_enable answers "rate limit exceeded": the call
     waits and asks again instead of failing the run."""
-    import os
-
     import pytest
 
     from lab.errors import SlurmError
 
-    (tmp_path / "squeue").write_text(f"""#!/bin/sh
-n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n + 1)) >{tmp_path}/calls
+    stand_in("squeue", f"""n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n + 1)) >{tmp_path}/calls
 [ "$n" -ge "${{FAILS:-2}}" ] && {{ echo "5|RUNNING|None|compute-1"; exit 0; }}
-echo "squeue: error: slurm_load_jobs error: Rate limit exceeded, please retry momentarily" >&2; exit 1
-""")
-    (tmp_path / "squeue").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+echo "squeue: error: slurm_load_jobs error: Rate limit exceeded, please retry momentarily" >&2; exit 1""")
     monkeypatch.setattr(slurm, "RATE_LIMITED", (0.01, 0.01, 0.01, None))
     assert slurm.queue(["5"]) == [{"job": "5", "state": "RUNNING", "reason": "None", "node": "compute-1"}]
     assert (tmp_path / "calls").read_text().strip() == "3"
