@@ -2,7 +2,7 @@
 
 OPTIONS is the one table of the lab's options: the CLI builds every flag
 from it, and `resolve` reads each flag over its dask config key, checks it,
-and returns the command's frozen plan (a RunSpec for one run, a list of them
+and returns the command's frozen Plan (its RunSpecs: one for a run, many
 for a sweep). Backend choice, results folders and every SLURMCluster and
 sbatch argument are decided here; nothing changes a plan afterwards.
 """
