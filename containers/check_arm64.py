@@ -28,12 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def debian_suites() -> dict[str, list[str]]:
-    """mirror -> suites, from containers/debian.sources (what the images use)."""
+    """mirror -> suites, from containers/*.sources (what the images use: the
+    apptainer test image adds sid)."""
     suites: dict[str, list[str]] = {}
-    for stanza in (ROOT / "containers/debian.sources").read_text().split("\n\n"):
-        fields = dict(re.findall(r"^(\w[\w-]*): (.+)$", stanza, re.M))
-        if "URIs" in fields:
-            suites[fields["URIs"].strip()] = fields["Suites"].split()
+    for sources in sorted((ROOT / "containers").glob("*.sources")):
+        for stanza in sources.read_text().split("\n\n"):
+            fields = dict(re.findall(r"^(\w[\w-]*): (.+)$", stanza, re.M))
+            if "URIs" in fields:
+                suites.setdefault(fields["URIs"].strip(), []).extend(fields["Suites"].split())
     return suites
 
 
