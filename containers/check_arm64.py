@@ -27,12 +27,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def debian_suites() -> dict[str, list[str]]:
-    """mirror -> suites, from containers/*.sources (what the images use: the
-    apptainer test image adds sid)."""
+# The Debian sources the images use; the apptainer test image (the Dockerfile's
+# last stage) adds sid for Apptainer alone.
+IMAGES_SOURCES = ("debian.sources",)
+APPTAINER_SOURCES = ("debian.sources", "sid.sources")
+
+
+def debian_suites(sources: tuple[str, ...] = IMAGES_SOURCES) -> dict[str, list[str]]:
+    """mirror -> suites, from containers/<sources>."""
     suites: dict[str, list[str]] = {}
-    for sources in sorted((ROOT / "containers").glob("*.sources")):
-        for stanza in sources.read_text().split("\n\n"):
+    for name in sources:
+        for stanza in (ROOT / "containers" / name).read_text().split("\n\n"):
             fields = dict(re.findall(r"^(\w[\w-]*): (.+)$", stanza, re.M))
             if "URIs" in fields:
                 suites.setdefault(fields["URIs"].strip(), []).extend(fields["Suites"].split())
@@ -45,11 +50,14 @@ def image_python() -> str:
                           check=True).stdout.strip()
 
 
-def debian_pins() -> dict[str, str]:
-    """package -> version, from the apt-install lines of the Dockerfiles."""
+def debian_pins(apptainer: bool = False) -> dict[str, str]:
+    """package -> version, from the apt-install lines of the Dockerfiles: the
+    images' (or, with apptainer, the apptainer test stage's alone)."""
     pins: dict[str, str] = {}
     for name in ("containers/lab.Dockerfile", "containers/Dockerfile"):
         text = (ROOT / name).read_text()
+        images, _, tool = text.partition("\nFROM debian-base AS apptainer\n")
+        text = tool if apptainer else images
         args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
         for package, version in re.findall(r"(?<![-\w])([a-z0-9][a-z0-9.+-]+)=(\$\{\w+\}|\d[^\s\\]*)", text):
             if version.startswith("${"):
@@ -59,9 +67,9 @@ def debian_pins() -> dict[str, str]:
     return pins
 
 
-def arm64_versions() -> dict[str, set[str]]:
+def arm64_versions(sources: tuple[str, ...] = IMAGES_SOURCES) -> dict[str, set[str]]:
     versions: dict[str, set[str]] = {}
-    for mirror, suites in debian_suites().items():
+    for mirror, suites in debian_suites(sources).items():
         for suite in suites:
             url = f"{mirror}/dists/{suite}/main/binary-arm64/Packages.xz"
             with urllib.request.urlopen(url, timeout=120) as answer:
@@ -73,8 +81,8 @@ def arm64_versions() -> dict[str, set[str]]:
     return versions
 
 
-def missing_debian(pins: dict[str, str]) -> list[str]:
-    there = arm64_versions()
+def missing_debian(pins: dict[str, str], sources: tuple[str, ...] = IMAGES_SOURCES) -> list[str]:
+    there = arm64_versions(sources)
     missing = []
     for package, version in sorted(pins.items()):
         release = version.rsplit("-", 1)[0]
@@ -99,10 +107,11 @@ def missing_wheels(lock: Path = ROOT / "requirements.lock") -> list[str]:
 
 
 def main() -> int:
-    missing = missing_debian(debian_pins()) + missing_wheels()
+    pins, tool_pins = debian_pins(), debian_pins(apptainer=True)
+    missing = missing_debian(pins) + missing_debian(tool_pins, APPTAINER_SOURCES) + missing_wheels()
     for line in missing:
         print(f"arm64: missing {line}", file=sys.stderr)
-    print(f"arm64: {len(debian_pins())} Debian pins and every locked wheel checked; "
+    print(f"arm64: {len(pins) + len(tool_pins)} Debian pins and every locked wheel checked; "
           f"{len(missing)} missing")
     return 1 if missing else 0
 
