@@ -268,8 +268,15 @@ def seconds(size, counts):
         proc.stdin.flush()
     return max(float(proc.communicate()[0]) for proc in procs)
 size, parts, repeat = (int(a) for a in sys.argv[1:])
-print(json.dumps([seconds(size, [parts]) / seconds(size, [parts // 2] * 2) / 2 for _ in range(repeat)]))
+print(json.dumps([[seconds(size, [parts]), seconds(size, [parts // 2] * 2)] for _ in range(repeat)]))
 """
+
+
+def share_of_two(one_process: float, two_processes: float) -> float:
+    """The share of a speedup of 2 that two processes got: the seconds of one
+    process doing every part over the seconds of two doing half each, halved
+    (1.0: two cores' worth)."""
+    return one_process / two_processes / 2
 
 
 def machine_ceiling(repeat: int, size: int, parts: int = 4) -> dict:
@@ -278,8 +285,8 @@ def machine_ceiling(repeat: int, size: int, parts: int = 4) -> dict:
     once, on the login node (the lab image's python): the share of 2 this host
     gives two processes at all, to read the schedulers' shares against (it
     moves between repeats as they do)."""
-    shares = json.loads(CLUSTER.out(f"python -c {shlex.quote(CEILING)} {size} {parts} {repeat}", timeout=1800))
-    return {"share_of_2": stats(shares)}
+    pairs = json.loads(CLUSTER.out(f"python -c {shlex.quote(CEILING)} {size} {parts} {repeat}", timeout=1800))
+    return {"share_of_2": stats([share_of_two(one, two) for one, two in pairs])}
 
 
 WORKER_START = """

