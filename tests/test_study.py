@@ -284,14 +284,14 @@ def test_study_where_there_is_no_matplotlib_says_where_to_run_it(capsys, tmp_pat
 
 
 def test_the_timer_counts_the_compute_alone(monkeypatch):
-    """Building the graph (0.3 s here) is not the compute's time (0.1 s)."""
+    """Building the graph (0.5 s here) is not the compute's time (0.1 s)."""
     import time
 
     import lab.run
     from lab.graph import expected_sum
 
     def slow_build(size, parts, kernel):
-        time.sleep(0.3)
+        time.sleep(0.5)
         return None
 
     def compute(graph):
@@ -300,7 +300,7 @@ def test_the_timer_counts_the_compute_alone(monkeypatch):
 
     monkeypatch.setattr(lab.run, "build_graph", slow_build)
     times, total = lab.run.time_repeats(2, 100, 2, "python", compute)
-    assert total == expected_sum(100, 2) and all(0.09 < t < 0.25 for t in times), times
+    assert total == expected_sum(100, 2) and all(0.09 < t < 0.35 for t in times), times
 
 
 def test_threads_that_speed_up_pure_python_are_flagged_unexpected():
