@@ -8,7 +8,7 @@
 # checked by bin/preflight before a recipe does anything, and used in recipes
 # only as "$$NAME".
 USER_VARS := WORKERS SIZE PARTS BACKEND WORKER_TIMEOUT SCHEDULERS KERNELS NODES READY_TIMEOUT \
-             REPEAT COLD FORCE STUDY
+             REPEAT COLD FORCE STUDY APPTAINER
 GIVEN := $(foreach v,$(USER_VARS),$(if $(filter-out undefined,$(origin $(v))),$(v)))
 $(foreach v,$(GIVEN),$(eval override $(v) := $$(value $(v)))$(eval export $(v)))
 export NODES ?= 4
@@ -18,7 +18,13 @@ PYTHON ?= python3
 VENV ?= .venv
 # The lab's version, named once: the tag of its images (compose.yaml reads it).
 export LAB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
-IMAGES := $(foreach name,lab worker slurm node db,dask-slurm-lab/$(name):$(LAB_VERSION))
+# make up APPTAINER=1: login and compute nodes with a real Apptainer, to run
+# lab.sif as on a site (slurm-dev/apptainer.yaml over compose.yaml).
+ifeq ($(APPTAINER),1)
+export COMPOSE_FILE := compose.yaml:slurm-dev/apptainer.yaml
+NODE_IMAGES := slurm-apptainer node-apptainer
+endif
+IMAGES := $(foreach name,lab worker slurm $(or $(NODE_IMAGES),node) db,dask-slurm-lab/$(name):$(LAB_VERSION))
 
 COMPOSE := docker compose
 # A terminal for interactive commands (Ctrl-C reaches the run and cancels its
@@ -144,9 +150,10 @@ sif: ## build lab.sif for a real cluster (apptainer where installed; else in a c
 	@$(MAKE) --no-print-directory images
 	@containers/make-sif.sh lab.sif
 
-bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*
+bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*, bench/apptainer.*
 	@bin/preflight bench
 	$(VENV)/bin/python -m bench.bench $$([ "$${COLD:-0}" = 1 ] && echo --cold) $(call flag,REPEAT,--repeat)
+	$(VENV)/bin/python -m bench.apptainer
 
 # requirements.lock is for the images' Python (its pin in lab.Dockerfile),
 # requirements-dev.lock for this host's venv (Python 3.11 and newer).

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# The Debian sources the images use; the apptainer test image (the Dockerfile's
-# last stage) adds sid for Apptainer alone.
+# The Debian sources the images use; the Apptainer stage (the Dockerfile's
+# last, slurm-apptainer) adds sid for Apptainer alone.
 IMAGES_SOURCES = ("debian.sources",)
 APPTAINER_SOURCES = ("debian.sources", "sid.sources")
 
@@ -52,11 +52,11 @@ def image_python() -> str:
 
 def debian_pins(apptainer: bool = False) -> dict[str, str]:
     """package -> version, from the apt-install lines of the Dockerfiles: the
-    images' (or, with apptainer, the apptainer test stage's alone)."""
+    images' (or, with apptainer, the slurm-apptainer stage's alone)."""
     pins: dict[str, str] = {}
     for name in ("containers/lab.Dockerfile", "containers/Dockerfile"):
         text = (ROOT / name).read_text()
-        images, _, tool = text.partition("\nFROM debian-base AS apptainer\n")
+        images, _, tool = text.partition("\nFROM slurm AS slurm-apptainer\n")
         text = tool if apptainer else images
         args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
         for package, version in re.findall(r"(?<![-\w])([a-z0-9][a-z0-9.+-]+)=(\$\{\w+\}|\d[^\s\\]*)", text):

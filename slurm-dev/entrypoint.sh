@@ -92,6 +92,9 @@ role=${1:-login}
 # a restarted container has it from its last run until then.
 rm -f /run/lab-role
 [ "$role" = init ] || map_learner
+# FUSE for the learners' Apptainer (squashfuse), where compose gives the node
+# /dev/fuse (slurm-dev/apptainer.yaml): root's alone as Docker makes it.
+[ -c /dev/fuse ] && chmod 0666 /dev/fuse
 case "$role" in
 init)
     make_secrets
