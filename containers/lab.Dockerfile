@@ -30,16 +30,17 @@ COPY README.md /opt/lab/src/README.md
 COPY lab/ /opt/lab/src/lab/
 # The lab package, built in pip's isolated build environment from the
 # wheelhouse's setuptools. /opt/site-slurm: where bin/lab-apptainer binds a
-# site's Slurm client. lab-openssl-queue.pth: every Python of the image
-# (worker jobs, the lesson's own scripts) gets the TLS fix of
-# lab/openssl_queue.py, not only `lab`. Byte-compiled: what the lab's runs
+# site's Slurm client. lab-image.pth: every Python of the image (worker
+# jobs, the lesson's own scripts) gets the TLS fix of lab/openssl_queue.py,
+# not only `lab`, and under Apptainer workers in this image
+# (lab/apptainer.py's name_workers_python). Byte-compiled: what the lab's runs
 # import (venv-install compile runs them), so no worker compiles at start.
 RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \
     python3 "$(echo /usr/share/python-wheels/pip-*.whl)/pip" --python /opt/lab/venv/bin/python install -q \
         --no-cache-dir --no-index --find-links /tmp/wheelhouse --no-deps /opt/lab/src \
     && rm -rf /opt/lab/src \
-    && echo 'import lab.openssl_queue' \
-        >"$(/opt/lab/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/lab-openssl-queue.pth" \
+    && echo 'import lab.openssl_queue, lab.apptainer; lab.apptainer.name_workers_python()' \
+        >"$(/opt/lab/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/lab-image.pth" \
     && mkdir -p /opt/site-slurm \
     && venv-install compile /opt/lab/venv
 ENV PATH=/opt/lab/venv/bin:$PATH

@@ -32,6 +32,20 @@ def worker_python(sif: str, command: str, binds: list[str]) -> str:
                      shlex.quote(sif), "python"])
 
 
+def name_workers_python() -> None:
+    """In the image under Apptainer, a SLURMCluster's default worker python
+    (jobqueue.slurm.python) is this image through the same runtime, so the
+    lesson's own scripts (no python given) start workers that exist on the
+    compute nodes; the image's python path alone exists nowhere there. Every
+    Python of the image runs this at start (its lab-image.pth); a python set
+    by the user, in the environment, stays."""
+    sif = image()
+    if sif and "DASK_JOBQUEUE__SLURM__PYTHON" not in os.environ:
+        # bin/lab-apptainer passes the runtime's absolute path; else the one on PATH (lab.yaml's default).
+        runtime = os.environ.get("DASK_LAB__APPTAINER__COMMAND") or "apptainer"
+        os.environ["DASK_JOBQUEUE__SLURM__PYTHON"] = worker_python(sif, runtime, [])
+
+
 # What --cleanenv would drop that a worker needs: its job and node (where it
 # ran, in the run's table) and its scratch folder. Expanded by the job script.
 PASSED = "SLURM_JOB_ID=${SLURM_JOB_ID:-},SLURMD_NODENAME=${SLURMD_NODENAME:-},SLURM_TMPDIR=${SLURM_TMPDIR:-/tmp}"

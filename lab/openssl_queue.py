@@ -10,7 +10,7 @@ connection of that thread raises BrokenPipeError: one worker's nanny closing
 its registration comm broke the client's connection to the scheduler in about
 half of all TLS runs. Dask's comms all run on one event-loop thread, so every
 process that talks TLS needs this: the lab imports it, and the image's
-lab-openssl-queue.pth imports it into every Python process (workers started by
+lab-image.pth imports it into every Python process (workers started by
 dask-jobqueue, the lesson's own scripts).
 
 Remove when the Python in the image has the fix.

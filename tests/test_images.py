@@ -102,7 +102,7 @@ def canary(name: str) -> dict:
 
 @pytest.mark.parametrize("name", PYTHON_IMAGES)
 def test_a_fresh_python_in_each_image_has_the_openssl_fix_active(name, built):
-    """The image's .pth imports lab.openssl_queue into every python (a worker
+    """The image's lab-image.pth imports lab.openssl_queue into every python (a worker
     job's, a learner's script): a stale error does not break another read."""
     assert canary(name)["wrapped"] == "SSLWantReadError"
 
