@@ -1,8 +1,9 @@
 #!/bin/sh
 # make-sif.sh OUT.sif: lab.sif from the built lab image, on any machine with
-# Docker: with `apptainer build` where Apptainer is installed, else in the
-# sif-builder container (containers/sif-build.sh), which needs no Apptainer
-# (LAB_SIF_BUILDER=container takes that way even where Apptainer is).
+# Docker: with `apptainer build` where Apptainer is installed
+# (containers/sif-from-image.sh), else in the sif-builder container
+# (containers/sif-build.sh), which needs no Apptainer (LAB_SIF_BUILDER=container
+# takes that way even where Apptainer is). Both give lab.def's %help and %test.
 set -eu
 out=${1:-lab.sif}
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
@@ -12,7 +13,7 @@ mkdir -p build
 if [ "${LAB_SIF_BUILDER:-}" != container ] && command -v apptainer >/dev/null 2>&1; then
     docker save "$image" -o build/lab-image.tar
     trap 'rm -f build/lab-image.tar' EXIT
-    apptainer build --force "$out" docker-archive:build/lab-image.tar
+    containers/sif-from-image.sh build/lab-image.tar "$out"
     exit 0
 fi
 

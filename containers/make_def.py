@@ -31,11 +31,17 @@ NOTE = """\
 HELP = """\
 %help
     dask-slurm-lab: the Dask lesson's study, on a laptop or on SLURM.
-      apptainer exec lab.sif lab run --workers 4     # on a login node
-      apptainer exec lab.sif lab doctor              # is this site ready?
-      bin/lab-apptainer run --workers 4              # with the host's Slurm client bound in
-    Inside the image, lab runs the worker jobs in the same image
-    (apptainer exec <this .sif> python). See docs/site.md.
+      apptainer test lab.sif                                # does the image work here?
+      apptainer exec lab.sif lab run --backend local        # the study on this machine's cores
+    On a login node, lab and the lesson's scripts need the host's Slurm
+    client inside the image: the wrapper in the image binds it in.
+      apptainer exec lab.sif cat /opt/lab/bin/lab-apptainer > lab-apptainer
+      chmod +x lab-apptainer
+      ./lab-apptainer lab doctor                            # is this site ready?
+      ./lab-apptainer lab run --workers 4                   # worker jobs run this image
+      ./lab-apptainer python compute-distributed.py         # the lesson's own script
+    (LAB_SIF=path/lab.sif when the image is not ./lab.sif.) See the
+    project's docs/site.md.
 """
 
 TEST = """\
@@ -49,6 +55,10 @@ TEST = """\
 # Apptainer has no such thing, and its image is one squashed tree anyway:
 # %files copies it in, and the end of %post deletes it.
 MOUNT = "RUN --mount=type=bind,source=wheelhouse,target=/tmp/wheelhouse \\\n    "
+
+
+# Where the wheelhouse is while %post runs (not under /tmp, see render).
+BUILD_WHEELHOUSE = "/opt/lab/wheelhouse"
 
 
 def dockerfile_for_spython() -> str:
@@ -72,8 +82,18 @@ def render() -> str:
     labels, tail = labels.split("%post\n", 1)
     labels = "".join(f"{key} {value.strip(chr(34))}\n" for key, value in
                      (line.split("=", 1) for line in labels.splitlines() if line))
-    tail = tail.replace("\n%environment", "\nrm -rf /tmp/wheelhouse\n%environment", 1)
-    text = f"{head}%labels\n{labels}%post\n{tail}"
+    post, environment = tail.split("\n%environment", 1)
+    # %post runs under sh -e, which a failure inside `a && b` does not stop:
+    # one command a line, so any failure ends the build where it happens.
+    post = post.replace(" \\\n&& ", "\n") + "\nrm -rf /tmp/wheelhouse"
+    text = f"{head}%labels\n{labels}%post\n{post}\n%environment{environment}"
+    # Apptainer makes a %files destination ending in / and copies the source
+    # into it (lab/ would land in .../lab/lab); and while %post runs, the
+    # image's /tmp is the build host's: the wheelhouse goes elsewhere.
+    head, files = text.split("%files\n", 1)
+    files, rest = files.split("%labels\n", 1)
+    files = "".join(" ".join(path.rstrip("/") for path in line.split()) + "\n" for line in files.splitlines())
+    text = f"{head}%files\n{files}%labels\n{rest}".replace("/tmp/wheelhouse", BUILD_WHEELHOUSE)
     # The Bootstrap header must come first; our note goes right after it.
     header, body = text.split("\n\n", 1)
     return f"{header}\n\n{NOTE}{body}{HELP}{TEST}"
