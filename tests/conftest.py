@@ -5,6 +5,7 @@ cluster is never touched; it is torn down, volumes included, at the end."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections import defaultdict
 
@@ -53,6 +54,23 @@ def stand_in(tmp_path, monkeypatch):
         command.chmod(0o755)
         return command
     return make
+
+
+@pytest.fixture(scope="session")
+def sif(tmp_path_factory):
+    """lab.sif built the way `make sif` builds it where there is no apptainer
+    (this machine's case; tests/test_sif.py checks it, and runs it, and the
+    site rehearsal runs it on the cluster, with a real Apptainer)."""
+    folder = tmp_path_factory.mktemp("sif")
+    made = subprocess.run(["make", "--no-print-directory", "images"], cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    done = subprocess.run(["containers/make-sif.sh", str(folder / "lab.sif")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "LAB_SIF_BUILDER": "container"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "building" in done.stdout and "in a container" in done.stdout
+    folder.chmod(0o755)
+    (folder / "lab.sif").chmod(0o644)
+    return folder / "lab.sif"
 
 
 @pytest.fixture(scope="session")

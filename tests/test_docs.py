@@ -29,7 +29,7 @@ def test_the_readme_is_short_and_opens_with_three_quick_starts():
     readme = (ROOT / "README.md").read_text()
     first_screen = "\n".join(readme.splitlines()[:40])
     for who, command in (("Learners", "make run WORKERS=4"), ("Instructors", "make lesson"),
-                         ("Site staff", "lab-apptainer doctor")):
+                         ("Site staff", "lab-apptainer lab doctor")):
         assert f"**{who}**" in first_screen and command in first_screen, who
     assert len(readme.splitlines()) <= 160
 

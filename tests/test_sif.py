@@ -1,11 +1,13 @@
-"""`make sif` without Apptainer (containers/make-sif.sh -> sif-builder): the
-SIF's descriptors are what Apptainer boots, its partition holds the lab
+"""lab.sif: `make sif` without Apptainer (containers/make-sif.sh -> sif-builder):
+the SIF's descriptors are what Apptainer boots, its partition holds the lab
 image's files and Apptainer's layout, and its root file system runs the lab
-the way `apptainer exec` and `apptainer test` start commands."""
+the way `apptainer exec` and `apptainer test` start commands. Then a real
+Apptainer runs it, signs and verifies it, and builds lab.sif both other ways
+(from the lab image, as make-sif.sh does where Apptainer is installed; from
+containers/lab.def)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -31,16 +33,9 @@ def in_builder(folder: Path, command: str) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def sif(tmp_path_factory):
-    """lab.sif built the way `make sif` builds it where there is no apptainer."""
-    folder = tmp_path_factory.mktemp("sif")
-    assert sh("make", "--no-print-directory", "images", cwd=ROOT).returncode == 0
-    done = sh("containers/make-sif.sh", str(folder / "lab.sif"), cwd=ROOT,
-              env={**os.environ, "LAB_SIF_BUILDER": "container"})  # even where apptainer exists
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "building" in done.stdout and "in a container" in done.stdout
-    yield folder / "lab.sif"
+@pytest.fixture(scope="module", autouse=True)
+def remove_the_imported_image():
+    yield
     sh("docker", "rmi", "-f", FROM_SIF)
 
 
@@ -111,27 +106,31 @@ def test_the_root_file_system_runs_the_lab_as_apptainer_starts_it(sif, tmp_path)
 
 # --- a real Apptainer (Debian unstable's 1.4.5), running the lab.sif built above ---
 
-APPTAINER = f"dask-slurm-lab/apptainer:{VERSION}"
+# The Slurm image with Apptainer (containers/Dockerfile's slurm-apptainer),
+# run as a plain container: no Slurm here, lab.sif alone.
+APPTAINER = f"dask-slurm-lab/slurm-apptainer:{VERSION}"
 # What Apptainer needs of its container here: every capability but
 # SYS_RESOURCE (the host lacks it, so --privileged is refused), no seccomp,
 # AppArmor or masked /proc paths, FUSE (squashfuse for ordinary users), and
-# loop devices (root mounts the squashfs on one).
+# loop devices (root mounts the squashfs on one, and builds).
 APPTAINER_RUN = ["docker", "run", "--rm", "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
                  "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                  "--security-opt", "systempaths=unconfined", "--device", "/dev/fuse",
-                 "--device-cgroup-rule=b 7:* rmw", "--device-cgroup-rule=c 10:237 rmw"]
+                 "--device-cgroup-rule=b 7:* rmw", "--device-cgroup-rule=c 10:237 rmw", "--entrypoint", "sh"]
 
 
 @pytest.fixture(scope="module")
 def apptainer(sif):
-    """Run a shell script next to a real Apptainer, lab.sif at /s/lab.sif (a copy: it may be signed)."""
-    done = sh("docker", "build", "-q", "--target", "apptainer", "--build-arg", f"LAB_IMAGE={LAB}", "-t", APPTAINER,
-              "-f", "containers/Dockerfile", ".", cwd=ROOT)
+    """Run a shell script next to a real Apptainer, lab.sif at /s/lab.sif (a copy:
+    it may be signed), this repository at /repo (read-only), /out the test's folder."""
+    done = sh("docker", "build", "-q", "--target", "slurm-apptainer", "--build-arg", f"LAB_IMAGE={LAB}",
+              "-t", APPTAINER, "-f", "containers/Dockerfile", ".", cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    def run(script: str) -> subprocess.CompletedProcess:
+    def run(script: str, out: Path | None = None) -> subprocess.CompletedProcess:
         prepare = "set -e; chmod 0666 /dev/fuse; mkdir /s; cp /built/lab.sif /s/; chmod a+r /s/lab.sif"
-        return sh(*APPTAINER_RUN, "-v", f"{sif.parent}:/built:ro", APPTAINER, "sh", "-c", f"{prepare}\n{script}")
+        folders = ["-v", f"{sif.parent}:/built:ro", "-v", f"{ROOT}:/repo:ro"] + (["-v", f"{out}:/out"] if out else [])
+        return sh(*APPTAINER_RUN, *folders, APPTAINER, "-c", f"{prepare}\n{script}")
     return run
 
 
@@ -175,8 +174,66 @@ def test_the_site_wrapper_comes_out_of_the_sif_and_runs_lab_in_it(apptainer):
     runs lab in it with a real Apptainer (here without a Slurm client: a local run)."""
     done = apptainer("cd /tmp && apptainer exec /s/lab.sif cat /opt/lab/bin/lab-apptainer > lab-apptainer\n"
                      "chmod +x lab-apptainer && cp lab-apptainer /tmp/extracted\n"
-                     "su learner -c 'cd /tmp && LAB_SIF=/s/lab.sif ./lab-apptainer run --backend local "
+                     "su learner -c 'cd /tmp && LAB_SIF=/s/lab.sif ./lab-apptainer lab run --backend local "
                      "--workers 1 --size 1000' && cat /tmp/extracted")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(correct)" in done.stdout
     assert done.stdout.endswith((ROOT / "bin" / "lab-apptainer").read_text())
+
+
+HELP_LINE = "./lab-apptainer lab doctor"  # %help's way on a login node: through the wrapper
+# Builds run as an ordinary user, as most Apptainer users build: fakeroot
+# (a user namespace with the learner's /etc/subuid range). Root's build asks
+# for every capability, CAP_SYS_RESOURCE too, which this host cannot give a
+# container.
+BUILD_AS_LEARNER = "cd /tmp &&"
+
+
+def open_to_the_learner(folder: Path) -> None:
+    folder.chmod(0o777)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+
+
+def test_run_help_says_how_a_login_node_runs_it(apptainer):
+    done = apptainer("apptainer run-help /s/lab.sif")
+    assert done.returncode == 0 and HELP_LINE in done.stdout, done.stdout + done.stderr
+    assert "apptainer exec lab.sif lab run --workers" not in done.stdout  # fails without the binds
+
+
+def test_make_sif_with_apptainer_installed_keeps_the_labs_test_and_help(apptainer, tmp_path):
+    """make-sif.sh's way where Apptainer is installed (sif-from-image.sh, from
+    `docker save` of the lab image): the same %test and %help as the container's way."""
+    saved = sh("docker", "save", LAB, "-o", str(tmp_path / "lab-image.tar"))
+    assert saved.returncode == 0, saved.stderr
+    open_to_the_learner(tmp_path)
+    done = apptainer(f"su learner -c '{BUILD_AS_LEARNER} /repo/containers/sif-from-image.sh /out/lab-image.tar"
+                     " /out/from-image.sif >/dev/null && apptainer test /out/from-image.sif'"
+                     "\napptainer run-help /out/from-image.sif", out=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "(correct)" in done.stdout and HELP_LINE in done.stdout
+
+
+def test_apptainer_builds_the_definition_file(apptainer, tmp_path):
+    """`apptainer build lab.sif containers/lab.def`, as a site with Apptainer and
+    a registry would, here from the pinned Debian image saved (no registry):
+    %files land where the Dockerfile puts them, %post installs from the
+    wheelhouse, and the image runs the lab as an ordinary user."""
+    base = (ROOT / "containers" / "lab.def").read_text().split("\n")[1].removeprefix("From: ")
+    saved = sh("docker", "save", base, "-o", str(tmp_path / "base.tar"))
+    assert saved.returncode == 0, saved.stderr
+    open_to_the_learner(tmp_path)
+    done = apptainer(
+        "sed '1,2c Bootstrap: docker-archive\\nFrom: /out/base.tar' /repo/containers/lab.def >/tmp/lab.def"
+        f"\nsu learner -c '{BUILD_AS_LEARNER} cd /repo && apptainer build /out/from-def.sif /tmp/lab.def"
+        " >/out/build.log 2>&1'"
+        "\nsu learner -c 'cd /tmp && apptainer exec /out/from-def.sif lab run --backend local --workers 2"
+        " --size 200000 --json /tmp/r.json && cat /tmp/r.json'"
+        "\napptainer exec /out/from-def.sif sh -c 'ls /opt/lab/src /opt/lab/wheelhouse 2>&1; ls /opt/lab/bin'",
+        out=tmp_path)
+    log = (tmp_path / "build.log").read_text() if (tmp_path / "build.log").exists() else ""
+    assert done.returncode == 0, log[-4000:] + done.stdout[-2000:] + done.stderr[-2000:]
+    assert "(correct)" in log  # its %test ran at the end of the build
+    assert f"sum: {4 * 200000 * 199999 // 2} (correct)" in done.stdout
+    # The build's leftovers are gone; the wrapper is where the image says.
+    assert "No such file" in done.stdout and done.stdout.rstrip().endswith("lab-apptainer")
