@@ -92,7 +92,7 @@ VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BAC
              ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
              ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
              ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE"),
-             ("figures", "STUDY")]
+             ("figures", "STUDY"), ("up", "APPTAINER")]
 
 
 @pytest.mark.parametrize("target, name", VARIABLES)
@@ -122,6 +122,7 @@ def test_a_hostile_variable_is_refused_and_nothing_runs(host, target, name, host
     ("up", "NODES=99999999999999999999", "NODES must be a whole number from 1 to 64"),
     ("up", "READY_TIMEOUT=soon", "READY_TIMEOUT must be a whole number"),
     ("clean", "FORCE=yes", "FORCE must be one of: 0 1"),
+    ("up", "APPTAINER=yes", "APPTAINER must be one of: 0 1"),
 ])
 def test_bad_values_say_what_is_allowed(host, target, assignment, says):
     one_line_exit_2(host.make(target, assignment), says)
@@ -318,3 +319,16 @@ def test_env_example_shows_compose_yamls_defaults():
     assert {"NODE_CPUS", "NODE_MEMORY", "LOGIN_MEMORY", "LAB_WORKDIR", "LAB_RESULTS", "DASHBOARD_PORT",
             "COMPOSE_PROJECT_NAME"} <= set(example)
     assert example == {name: defaults[name] for name in example}
+
+
+def test_apptainer_1_adds_the_apptainer_nodes_file_and_their_images():
+    """make up APPTAINER=1: compose reads slurm-dev/apptainer.yaml too (COMPOSE_FILE,
+    compose's own convention), and make builds and checks the nodes' Apptainer images."""
+    def value(name: str, *args: str) -> str:
+        return subprocess.run(["make", "-s", "--no-print-directory", f"print-{name}", *args], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert value("COMPOSE_FILE", "APPTAINER=1") == "compose.yaml:slurm-dev/apptainer.yaml"
+    images = value("IMAGES", "APPTAINER=1").split()
+    assert {"dask-slurm-lab/slurm-apptainer", "dask-slurm-lab/node-apptainer", "dask-slurm-lab/slurm"} <= \
+        {tag.split(":")[0] for tag in images} and not any(tag.startswith("dask-slurm-lab/node:") for tag in images)
+    assert value("COMPOSE_FILE") == "" and value("COMPOSE_FILE", "APPTAINER=0") == ""

@@ -1,14 +1,14 @@
-"""The site rehearsal: the compose cluster plays a real site for the lab image.
+"""The site rehearsal: the compose cluster plays a real site for lab.sif, with
+a real Apptainer (make up APPTAINER=1: slurm-dev/apptainer.yaml).
 
-The login node is the site's login host (it has a Slurm client, munge and
-the config). The Slurm-less lab image is started by Docker the way Apptainer
-starts a container: read-only root, the learner's uid, the login node's
-network (the compose network), the home folder, and only the binds that
-`bin/lab-apptainer` computes on that host. `lab doctor` and `lab run` must
-then work through the bound-in client, with the worker jobs started on the
-compute nodes by the worker command lab writes for Apptainer. The compute
-nodes have no Apptainer: a stand-in `apptainer` runs the command after the
-image (their image is built on the same lab image)."""
+The login node is the site's login host (a Slurm client, munge, the config,
+Apptainer); the learner takes the wrapper out of lab.sif, as the README says,
+and runs `lab` and the lesson's own script through it: the host's Slurm client
+bound in, worker jobs on the compute nodes running `apptainer exec` of the same
+SIF, as the learner, with user namespaces and squashfuse.
+
+Docker still plays the container in one test: an image whose glibc is older
+than the site client's (no SIF of one is built here)."""
 
 from __future__ import annotations
 
@@ -19,70 +19,42 @@ import subprocess
 import pytest
 
 from lab.diagnose import client_error
-from tools.cluster import FOLDER_OWNER, PROJECT, ROOT, image
+from tools.cluster import FOLDER_OWNER, NODES, PROJECT, ROOT, image
 
 pytestmark = pytest.mark.cluster
 
 LAB_IMAGE = image("lab")
-STAND_IN = """#!/bin/sh
-# apptainer exec [options] IMAGE COMMAND...: run COMMAND (compose's nodes have
-# no apptainer), with Apptainer's --cleanenv and --env: nothing of the job's
-# environment but HOME, the image's own (PATH, LANG, LAB_SITE) and what --env passes.
-clean="" passed=""
-while [ $# -gt 0 ]; do
-    case $1 in
-    --cleanenv) clean=1 ;;
-    --env=*) passed=$(printf '%s' "${1#--env=}" | tr ',' ' ') ;;
-    *.sif) shift; break ;;
-    esac
-    shift
-done
-[ -z "$clean" ] && exec "$@"
-# shellcheck disable=SC2086  # one NAME=value a word
-exec env -i HOME="$HOME" PATH=/opt/lab/venv/bin:/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 LAB_SITE=compose \
-    $passed "$@"
-"""
-
-
-def login_container(cluster) -> str:
-    return cluster.compose("ps", "-q", "login").stdout.strip()
+SIF = "/home/learner/lab.sif"
 
 
 @pytest.fixture(scope="module")
-def site(cluster, tmp_path_factory):
-    """The binds bin/lab-apptainer computes on the site's login host, made real."""
-    here = tmp_path_factory.mktemp("site")
-    script = (ROOT / "bin" / "lab-apptainer").read_text()
-    cluster.out(f"cat > ~/lab-apptainer <<'EOF'\n{script}\nEOF\nchmod +x ~/lab-apptainer")
-    cluster.out(f"cat > ~/apptainer <<'EOF'\n{STAND_IN}\nEOF\nchmod +x ~/apptainer")
-    binds = cluster.out("LAB_BINDS_ONLY=1 ~/lab-apptainer").strip().split(",")
-    login = login_container(cluster)
-    mounts = []
-    for bind in binds:
-        source, _, dest = bind.partition(":")
-        dest = dest or source
-        if source.startswith("/run/munge") or source.startswith("/var/run/munge"):
-            continue  # the socket comes with the login node's volumes
-        copy = here / source.strip("/").replace("/", "_")
-        subprocess.run(["docker", "cp", "-L", f"{login}:{source}", str(copy)], check=True, capture_output=True)
-        mounts += ["-v", f"{copy}:{dest}:ro"]
-    return {"binds": binds, "mounts": mounts, "login": login}
+def site(cluster, sif):
+    """The cluster with Apptainer on its login and compute nodes, lab.sif in
+    the learner's home and the wrapper beside it, taken out of the image; the
+    plain cluster again afterwards, for the tests after these."""
+    up = cluster.make("up", "APPTAINER=1", f"NODES={NODES}", timeout=1200)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    try:
+        login = cluster.compose("ps", "-q", "login").stdout.strip()
+        subprocess.run(["docker", "cp", str(sif), f"{login}:{SIF}"], check=True, capture_output=True)
+        cluster.sh(f"chown learner: {SIF}", user="root")
+        cluster.out("apptainer exec lab.sif cat /opt/lab/bin/lab-apptainer > lab-apptainer && chmod +x lab-apptainer")
+        yield {"login": login}
+    finally:
+        again = cluster.make("up", f"NODES={NODES}", timeout=1200)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
 
 
-def apptainer_like(cluster, site, *command: str, timeout: float = 300,
-                   image: str = LAB_IMAGE) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--user", f"{FOLDER_OWNER}:{FOLDER_OWNER}",
-         "--network", f"{PROJECT}_default", "--volumes-from", site["login"], *site["mounts"],
-         "-e", "HOME=/home/learner", "-w", "/home/learner", "-e", "APPTAINER_CONTAINER=/images/lab.sif",
-         "-e", "PATH=/opt/site-slurm/bin:/opt/lab/venv/bin:/usr/local/bin:/usr/bin:/bin",
-         "-e", "LAB_SITE=compose", "-e", "DASK_LAB__APPTAINER__COMMAND=/home/learner/apptainer",
-         "--entrypoint", command[0], image, *command[1:]],  # apptainer exec runs the command itself
-        capture_output=True, text=True, timeout=timeout)
+def test_the_nodes_run_a_real_apptainer_as_the_learner(cluster, site):
+    assert cluster.out("apptainer --version").strip() == "apptainer version 1.4.5"
+    # On a compute node, in a job, as the learner: a user namespace, no setuid.
+    done = cluster.sh(f"srun apptainer exec {SIF} python -c 'import os; print(os.getuid(), os.uname()[1])'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.fullmatch(rf"{FOLDER_OWNER} [0-9a-f]+\n", done.stdout), done.stdout + done.stderr
 
 
-def test_lab_apptainer_finds_what_the_sites_client_needs(site):
-    binds = site["binds"]
+def test_lab_apptainer_finds_what_the_sites_client_needs(cluster, site):
+    binds = cluster.out("LAB_BINDS_ONLY=1 ./lab-apptainer").strip().split(",")
     assert any(b.endswith(":/opt/site-slurm") for b in binds)
     assert {"/etc/slurm", "/etc/passwd", "/etc/group", "/run/munge"} <= set(binds)
     assert any("slurm" in b and not b.startswith("/etc") and ":" not in b for b in binds)  # PluginDir
@@ -96,34 +68,73 @@ def test_the_image_has_no_slurm_client_of_its_own(cluster):
 
 
 def test_doctor_passes_through_the_bound_client(cluster, site):
-    done = apptainer_like(cluster, site, "lab", "doctor", "--worker-timeout", "120")
+    done = cluster.sh("./lab-apptainer lab doctor --worker-timeout 120")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"in Apptainer image {SIF}" in done.stdout
     assert done.stdout.count("[ok]") == 8 and "all checks passed" in done.stdout
     assert "[ok]   sbatch --test-only accepts the worker job (sbatch: Job " in done.stdout
-    assert "[ok]   TLS: OpenSSL's error queue is cleared" in done.stdout
+    assert re.search(r"\[ok\]   a worker job \(\d+ on compute-\d+\) started and connected", done.stdout)
     assert cluster.queue() == []
 
 
-def test_run_starts_its_workers_on_the_compute_nodes(cluster, site):
-    done = apptainer_like(cluster, site, "lab", "run", "--workers", "2", "--size", "2000000",
-                          "--json", "/home/learner/rehearsal.json")
+def test_run_starts_its_workers_in_the_image_on_the_compute_nodes(cluster, site):
+    done = cluster.sh("./lab-apptainer lab run --workers 2 --size 2000000 --json rehearsal.json")
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(cluster.out("cat ~/rehearsal.json"))
     assert result["backend"] == "slurm" and result["correct"] and result["workers_connected"] == 2
-    # Each worker's own job and node, through --cleanenv (what --env passes).
+    # Each worker's own job and node, through Apptainer's --cleanenv (what --env passes).
     assert all(w["node"].startswith("compute-") and w["job"] in result["job_ids"] for w in result["workers"])
-    script = apptainer_like(cluster, site, "lab", "run", "--workers", "1", "--size", "1000",
-                            "--show-job-script").stdout
-    assert "/home/learner/apptainer exec --cleanenv" in script and "/images/lab.sif python -m" in script
+    script = cluster.out("./lab-apptainer lab run --workers 1 --show-job-script")
+    assert re.search(rf" /usr/bin/apptainer exec --cleanenv --env=\S+ --bind=\S+ {SIF} python -m distributed",
+                     script), script
+    assert cluster.queue() == []
+
+
+def test_the_workers_keep_their_job_node_and_scratch_folder(cluster, site):
+    """What a worker in the image sees of its job: --cleanenv drops the job's
+    environment, lab's --env passes these three back."""
+    cluster.out("cat > seen.py <<'EOF'\n"
+                "import os, json\n"
+                "from dask.distributed import Client\n"
+                "from dask_jobqueue import SLURMCluster\n"
+                "with SLURMCluster(cores=1, memory='256M') as cluster, Client(cluster) as client:\n"
+                "    cluster.scale(1)\n"
+                "    client.wait_for_workers(1, timeout=120)\n"
+                "    names = ('SLURM_JOB_ID', 'SLURMD_NODENAME', 'SLURM_TMPDIR', 'APPTAINER_CONTAINER')\n"
+                "    seen = lambda: {'in_sif': os.path.isdir('/.singularity.d'),\n"
+                "                    **{n: os.environ.get(n) for n in names}}\n"
+                "    print(json.dumps(list(client.run(seen).values())))\n"
+                "EOF")
+    # A site's scratch folder (here /dev/shm, not the /tmp lab falls back to), from the job's environment.
+    done = cluster.sh("SLURM_TMPDIR=/dev/shm ./lab-apptainer python seen.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (seen,) = json.loads(done.stdout.strip().splitlines()[-1])
+    # In the image (its root has Apptainer's layout), not in the node's own python.
+    assert seen["in_sif"] is True
+    assert seen["SLURM_JOB_ID"].isdigit() and seen["SLURMD_NODENAME"].startswith("compute-")
+    assert seen["SLURM_TMPDIR"] == "/dev/shm" and seen["APPTAINER_CONTAINER"] == SIF
+    assert cluster.queue() == []
+
+
+def test_the_lessons_own_script_runs_unmodified_through_the_image(cluster, site):
+    """SLURMCluster with only cores, memory and walltime, as the lesson writes
+    it: the image names its workers' python (the same SIF, the same runtime)."""
+    lesson = (ROOT / "tests" / "lesson" / "compute-distributed.py").read_text()
+    cluster.out(f"cat > compute-distributed.py <<'EOF'\n{lesson}\nEOF")
+    done = cluster.sh("./lab-apptainer python compute-distributed.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "/usr/bin/apptainer exec --cleanenv" in done.stdout and f"{SIF} python -m distributed" in done.stdout
+    assert re.search(r"Compute time: \d+\.\d+s", done.stdout) and "wall clock time:" in done.stdout
+    assert "Traceback" not in done.stderr
     assert cluster.queue() == []
 
 
 def test_without_the_binds_lab_names_what_is_missing(cluster, site):
-    bare = dict(site, mounts=[])
-    done = apptainer_like(cluster, bare, "lab", "run", "--workers", "1")
-    assert done.returncode == 2 and "bin/lab-apptainer" in done.stderr and done.stderr.count("\n") == 1
+    done = cluster.sh(f"apptainer exec {SIF} lab run --workers 1")
+    assert done.returncode == 2 and "bin/lab-apptainer" in done.stderr
+    line = [line for line in done.stderr.splitlines() if line.startswith("lab run: error")]
     # The line names what to bind by hand instead: the commands, the configuration, munge.
-    assert all(piece in done.stderr for piece in ("sbatch", "libslurm", "/etc/slurm", "/run/munge"))
+    assert len(line) == 1 and all(piece in line[0] for piece in ("sbatch", "libslurm", "/etc/slurm", "/run/munge"))
 
 
 # An image whose glibc (Debian 12: 2.36) is older than the site client's
@@ -131,11 +142,23 @@ def test_without_the_binds_lab_names_what_is_missing(cluster, site):
 OLDER_GLIBC_IMAGE = "debian:12.12-slim"
 
 
-def test_a_client_newer_than_the_images_glibc_fails_and_lab_says_why(cluster, site):
+def test_a_client_newer_than_the_images_glibc_fails_and_lab_says_why(cluster, site, tmp_path):
     made = subprocess.run([str(ROOT / "containers" / "base-image.sh"), OLDER_GLIBC_IMAGE],
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stdout + made.stderr
-    done = apptainer_like(cluster, site, "/opt/site-slurm/bin/squeue", timeout=60, image=OLDER_GLIBC_IMAGE)
+    binds = cluster.out("LAB_BINDS_ONLY=1 ./lab-apptainer").strip().split(",")
+    mounts = []
+    for bind in binds:  # the binds, copied out of the login node, mounted as Apptainer would
+        source, _, dest = bind.partition(":")
+        if source.startswith(("/run/munge", "/var/run/munge")):
+            continue
+        copy = tmp_path / source.strip("/").replace("/", "_")
+        subprocess.run(["docker", "cp", "-L", f"{site['login']}:{source}", str(copy)], check=True,
+                       capture_output=True)
+        mounts += ["-v", f"{copy}:{dest or source}:ro"]
+    done = subprocess.run(["docker", "run", "--rm", "--network", f"{PROJECT}_default", *mounts,
+                           "--entrypoint", "/opt/site-slurm/bin/squeue", OLDER_GLIBC_IMAGE],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and re.search(r"GLIBC_2\.\d+' not found", done.stderr), done.stderr
     assert client_error(done.stderr).startswith("missing a glibc at least as new as the host's")
-    # The same bound client in the lab image (glibc 2.41) works: the rest of this file.
+    # The same bound client in lab.sif (glibc 2.41) works: the rest of this file.
