@@ -4,6 +4,7 @@ so no figure in the docs is typed by hand:
   build/fault-report.md  (written by tests/test_faults.py)  -> docs/faults.md -> docs/figures.md "faults"
   build/test-times.md    (written by a whole test run)       -> docs/test-times.md -> docs/figures.md "tests"
   bench/results.md       (written by bench/bench.py)         -> docs/figures.md "bench"
+  bench/apptainer.md     (written by bench/apptainer.py)     -> README.md "apptainer"
   docs/study.md          (written by lab study: results.md)  -> docs/instructor.md "study"
 
 `make figures` runs it after `make test` / `make bench`; tests/test_docs.py
@@ -20,13 +21,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES, INSTRUCTOR = ROOT / "docs" / "figures.md", ROOT / "docs" / "instructor.md"
+FIGURES, INSTRUCTOR, README = ROOT / "docs" / "figures.md", ROOT / "docs" / "instructor.md", ROOT / "README.md"
 FAULT_RUN = ROOT / "build" / "fault-report.md"
 TEST_RUN = ROOT / "build" / "test-times.md"
 SOURCES = {"faults": ROOT / "docs" / "faults.md", "bench": ROOT / "bench" / "results.md",
-           "study": ROOT / "docs" / "study.md", "tests": ROOT / "docs" / "test-times.md"}
+           "study": ROOT / "docs" / "study.md", "tests": ROOT / "docs" / "test-times.md",
+           "apptainer": ROOT / "bench" / "apptainer.md"}
 # The page each table goes into.
-PAGES = {"faults": FIGURES, "bench": FIGURES, "tests": FIGURES, "study": INSTRUCTOR}
+PAGES = {"faults": FIGURES, "bench": FIGURES, "tests": FIGURES, "study": INSTRUCTOR, "apptainer": README}
 
 
 def block(name: str) -> str:
