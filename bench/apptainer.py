@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lab.results import write_atomic
 from tools.cluster import ROOT, image
 
 LAB = image("lab")
@@ -105,10 +106,8 @@ def main(argv=None) -> int:
         os.chmod(folder, 0o755)
         results = measure(args.repeat, Path(folder))
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("apptainer.json", json.dumps(results, indent=2) + "\n"), ("apptainer.md", markdown(results))):
-        tmp = args.out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, args.out / name)
+    write_atomic(args.out / "apptainer.json", json.dumps(results, indent=2) + "\n")
+    write_atomic(args.out / "apptainer.md", markdown(results))
     print(markdown(results))
     return 0
 

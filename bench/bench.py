@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from lab import config
+from lab.results import write_atomic
 
 # The cluster driver the tests use too: the images' tag, the default node count, `lab run --json`.
 from tools.cluster import IMAGE_NAMES, NODES, ROOT, Cluster, image
@@ -587,10 +588,8 @@ def main(argv=None) -> int:
         remove_own_cluster()
         subprocess.run(["rm", "-rf", str(SCRATCH)], check=False)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("results.json", json.dumps(results, indent=2) + "\n"), ("results.md", markdown(results))):
-        tmp = args.out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, args.out / name)
+    write_atomic(args.out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_atomic(args.out / "results.md", markdown(results))
     print(markdown(results))
     return 0
 
