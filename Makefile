@@ -121,8 +121,10 @@ base-image:
 	@bin/preflight images
 	@containers/base-image.sh "$$(awk '/^FROM/ {print $$2; exit}' containers/lab.Dockerfile)"
 
+# The images' wheels, and the lesson's (the cluster's pip serves them).
 wheelhouse:
 	@containers/wheelhouse.sh requirements.lock wheelhouse
+	@containers/wheelhouse.sh requirements-lesson.lock wheelhouse-lesson
 
 venv: $(VENV)/.done
 $(VENV)/.done: requirements-dev.lock pyproject.toml
@@ -157,12 +159,14 @@ bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; 
 
 # requirements.lock is for the images' Python (its pin in lab.Dockerfile),
 # requirements-dev.lock for this host's venv (Python 3.11 and newer).
-lock: venv ## re-resolve the pinned Python packages (requirements*.lock)
+lock: venv ## re-resolve the pinned Python packages (requirements*.lock, the lesson's too)
 	$(VENV)/bin/pip install -q uv==0.9.30
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --universal \
 	    --python-version "$$(containers/image-python)" --generate-hashes -o requirements.lock
 	$(VENV)/bin/uv pip compile pyproject.toml containers/build-requirements.in --extra test --universal \
 	    --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile containers/lesson-requirements.in -c requirements.lock --universal \
+	    --python-version "$$(containers/image-python)" --generate-hashes -o requirements-lesson.lock
 	sed -i "s/lock-sha256=\"[0-9a-f]*\"/lock-sha256=\"$$(sha256sum requirements.lock | cut -c1-64)\"/" \
 	    containers/lab.Dockerfile
 	$(VENV)/bin/python containers/make_def.py
