@@ -192,6 +192,18 @@ def test_room_is_reported_before_starting(host):
     assert "share Docker's 2" in done.stdout  # 8 node CPUs on a 2-CPU engine
 
 
+def test_the_plan_names_the_lesson_steps_these_nodes_cannot_run(host):
+    """The numpy and array episodes' srun --mem=... before a learner meets Slurm's refusal."""
+    small = host.preflight("up", NODES="2", FAKE_INFO=f"28.0.0 2 {16 * 2**30}")  # the default 2048 MiB nodes
+    assert small.returncode == 0, small.stderr
+    assert "lesson: srun --mem=3G, srun --mem=6G, srun --mem=7G --cpus-per-task=4 (the numpy and array episodes)" \
+        " need a node of 7168 MiB and 4 CPUs: make up NODES=1 NODE_MEMORY=7168 NODE_CPUS=4" in small.stdout
+    tight = host.preflight("up", NODES="1", FAKE_INFO=f"28.0.0 2 {4 * 2**30}")
+    assert "Docker has 4096 MiB, too little for one" in tight.stdout
+    big = host.preflight("up", NODES="1", NODE_MEMORY="7168", NODE_CPUS="4", FAKE_INFO=f"28.0.0 2 {16 * 2**30}")
+    assert big.returncode == 0 and "lesson: every step fits these nodes" in big.stdout, big.stderr
+
+
 # --- the host folders: the learner takes their owner's uid, never root's ---
 
 def test_the_learner_takes_the_folders_owner(host):
