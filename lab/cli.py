@@ -1,7 +1,8 @@
 """The `lab` command: `lab run` (the lesson's study once), `lab study` (a sweep
 of schedulers, kernels and workers, saved and plotted), `lab prep` (the
 lesson's output blocks for this site), `lab doctor` (is this site ready for the
-lesson?), `lab job` (the study as one batch job) and `lab seff JOBID`.
+lesson?), `lab job` (the study as one batch job), `lab lesson PATH` (a dry run
+of a whole lesson) and `lab seff JOBID`.
 
 This module parses and dispatches only: every option comes from the table in
 lab/spec.py, which also resolves and checks it.
@@ -39,6 +40,10 @@ COMMANDS = {
             "Write (and with --submit, submit) one Slurm batch job whose srun starts WORKERS+2 ranks of "
             "`lab run --runner`: scheduler, client and workers of one allocation (dask-jobqueue's "
             "SLURMRunner). Inside Apptainer, or with --sif, every rank runs in the image."),
+    "lesson": ("dry-run a lesson's episodes as a learner types them; reports and output blocks",
+               "Run each episode of a lesson in the Carpentries layout (_episodes/*.md, code/) as a learner "
+               "types it, time each step, set its output beside the page's, name each failure's cause, and "
+               "write a report and the page's output blocks per episode in results/lesson-run-<id>/."),
     "seff": ("CPU and memory efficiency of a finished Slurm job", None),
 }
 
@@ -78,6 +83,11 @@ def build_parser() -> Parser:
     job.add_argument("--submit", action="store_true", help="submit it with sbatch (else print it)")
     job.add_argument("--wait", action="store_true", help="with --submit: wait for the job, then show its output")
     commands["seff"].add_argument("job", help="Slurm job id")
+    lesson = commands["lesson"]
+    lesson.add_argument("path", help="the lesson's folder (with _episodes/ and code/)")
+    lesson.add_argument("--episodes", nargs="+", help="only these episodes (names of _episodes/*.md, no .md)")
+    lesson.add_argument("--episode-timeout", type=float, default=1800.0,
+                        help="seconds an episode may take before its remaining steps are not reached (default: 1800)")
     return parser
 
 

@@ -69,7 +69,7 @@ OPTIONS = (
            "time each point N times on the same workers; the table shows the median and its range"),
     Option("gil-cpus", "lab.prep.gil-cpus", validate.whole(1, 64), ("prep",), "CPUs of the GIL episode's jobs",
            many=True),
-    Option("results", "lab.results", validate.writable_folder, ("study", "prep", "job"),
+    Option("results", "lab.results", validate.writable_folder, ("study", "prep", "job", "lesson"),
            "folder for results/<run-id>/"),
     Option("json", None, validate.writable_file, ("run",), "also write the result as JSON to this file"),
     # The worker jobs (jobqueue.slurm.*): SLURMCluster's keyword, and the
@@ -272,4 +272,6 @@ def resolve(command: str, flags: Mapping[str, Any]) -> Plan:
                       placement=_placement(values))
         return Plan((run,), results=values["results"], job_memory=values["memory"],
                     job_walltime=values["walltime"])
+    if command == "lesson":  # its steps are the lesson's own commands: only where its reports go
+        return Plan((), results=_values("lesson", flags, slurm_too=False)["results"])
     raise ValueError(f"no plan for {command}")
