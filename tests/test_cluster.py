@@ -88,7 +88,7 @@ def test_ctrl_c_cancels_the_worker_jobs(cluster):
 
 
 def test_lessons_script_runs_unmodified_with_srun(cluster):
-    script = (Path(__file__).parent / "lesson" / "compute-distributed.py").read_text()
+    script = (Path(__file__).parent / "lesson" / "code" / "compute-distributed.py").read_text()
     cluster.out(f"cat > ~/compute-distributed.py <<'EOF'\n{script}\nEOF")
     before = cluster.out("sacct -n -X -P -u learner -o JobID").split()
     out = cluster.out("srun --job-name=lesson python compute-distributed.py", timeout=300)

@@ -89,7 +89,7 @@ def test_a_task_graphs_picture_is_drawn_on_a_compute_node(cluster, venv):
 
 
 def test_slurmcluster_from_the_virtualenv_starts_workers_with_its_python(cluster, venv):
-    script = (ROOT / "tests" / "lesson" / "compute-distributed.py").read_text()
+    script = (ROOT / "tests" / "lesson" / "code" / "compute-distributed.py").read_text()
     cluster.out(f"cat > ~/lesson-site/compute-distributed.py <<'EOF'\n{script}\nEOF")
     done = lesson(cluster, "srun python compute-distributed.py", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

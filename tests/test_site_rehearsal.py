@@ -119,7 +119,7 @@ def test_the_workers_keep_their_job_node_and_scratch_folder(cluster, site):
 def test_the_lessons_own_script_runs_unmodified_through_the_image(cluster, site):
     """SLURMCluster with only cores, memory and walltime, as the lesson writes
     it: the image names its workers' python (the same SIF, the same runtime)."""
-    lesson = (ROOT / "tests" / "lesson" / "compute-distributed.py").read_text()
+    lesson = (ROOT / "tests" / "lesson" / "code" / "compute-distributed.py").read_text()
     cluster.out(f"cat > compute-distributed.py <<'EOF'\n{lesson}\nEOF")
     done = cluster.sh("./lab-apptainer python compute-distributed.py")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,3 @@
+import os
+
+print(f"Hello from {os.environ.get('SLURMD_NODENAME', 'the login node')}")

@@ -1,0 +1,4 @@
+import time
+
+time.sleep(8)
+print("slept")
