@@ -8,7 +8,7 @@
 # checked by bin/preflight before a recipe does anything, and used in recipes
 # only as "$$NAME".
 USER_VARS := WORKERS SIZE PARTS BACKEND WORKER_TIMEOUT SCHEDULERS KERNELS NODES READY_TIMEOUT \
-             REPEAT COLD FORCE STUDY APPTAINER
+             REPEAT COLD FORCE STUDY APPTAINER LESSON
 GIVEN := $(foreach v,$(USER_VARS),$(if $(filter-out undefined,$(origin $(v))),$(v)))
 $(foreach v,$(GIVEN),$(eval override $(v) := $$(value $(v)))$(eval export $(v)))
 export NODES ?= 4
@@ -71,10 +71,11 @@ study: ## sweep schedulers x kernels x WORKERS="1 2 4 8" (REPEAT=3 each); result
 	@$(ENSURE_UP)
 	@$(COMPOSE) exec $(TTY) -u learner login lab study $(SWEEP_FLAGS)
 
-lesson: ## the lesson's output blocks from this cluster, as Markdown in results/lesson-<id>/
+lesson: ## the distributed page's output blocks from this cluster (results/lesson-<id>/); LESSON=work/<lesson>: a dry run of a whole lesson
 	@bin/preflight lesson
 	@$(ENSURE_UP)
-	@$(COMPOSE) exec $(TTY) -u learner login lab prep $(call flag,SIZE,--size) $(call list,WORKERS,--workers)
+	@if [ -n "$${LESSON:-}" ]; then $(COMPOSE) exec $(TTY) -u learner login lab lesson "$$LESSON"; \
+	 else $(COMPOSE) exec $(TTY) -u learner login lab prep $(call flag,SIZE,--size) $(call list,WORKERS,--workers); fi
 
 shell: ## a login shell on the cluster, as the unprivileged user
 	@bin/preflight shell

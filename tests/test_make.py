@@ -92,7 +92,7 @@ VARIABLES = [("run", "WORKERS"), ("run", "SIZE"), ("run", "PARTS"), ("run", "BAC
              ("run", "WORKER_TIMEOUT"), ("study", "WORKERS"), ("study", "SCHEDULERS"),
              ("study", "KERNELS"), ("lesson", "WORKERS"), ("up", "NODES"), ("up", "READY_TIMEOUT"),
              ("study", "REPEAT"), ("bench", "REPEAT"), ("bench", "COLD"), ("clean", "FORCE"),
-             ("figures", "STUDY"), ("up", "APPTAINER")]
+             ("figures", "STUDY"), ("up", "APPTAINER"), ("lesson", "LESSON")]
 
 
 @pytest.mark.parametrize("target, name", VARIABLES)
@@ -123,6 +123,9 @@ def test_a_hostile_variable_is_refused_and_nothing_runs(host, target, name, host
     ("up", "READY_TIMEOUT=soon", "READY_TIMEOUT must be a whole number"),
     ("clean", "FORCE=yes", "FORCE must be one of: 0 1"),
     ("up", "APPTAINER=yes", "APPTAINER must be one of: 0 1"),
+    ("lesson", "LESSON=/etc", "LESSON must be a lesson's folder in ./work, which the cluster sees as ~/work"),
+    ("lesson", "LESSON=work/../etc", "LESSON must be a folder name of letters, digits"),
+    ("lesson", "LESSON=work/nothing-here", "LESSON=work/nothing-here has no _episodes/ folder: put a lesson"),
 ])
 def test_bad_values_say_what_is_allowed(host, target, assignment, says):
     one_line_exit_2(host.make(target, assignment), says)
