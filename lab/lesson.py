@@ -60,6 +60,8 @@ CAUSES = [
      "(source ~/dask/bin/activate)"),
     (re.compile(r"dot.*not found|ExecutableNotFound|failed to execute.*dot"),
      "no graphviz `dot` here: .visualize() needs the graphviz program, not only the Python package"),
+    (re.compile(r"^feh: (\S+): no such file", re.M),
+     "no picture {0}: the step that draws it (.visualize()) did not run, or code/'s version of its script draws none"),
     (re.compile(r"^bash: line \d+: (\S+): command not found", re.M), "no {0} command here"),
 ]
 
@@ -131,7 +133,8 @@ def steps(text: str) -> list[Step]:
     found: list[Step] = []
     page = blocks(text)
     for index, block in enumerate(page):
-        if block.kind not in SHELL:
+        # A shell block, by its attribute, or by its $ prompts where the page gives none.
+        if block.kind not in SHELL and not (block.kind == "" and any(x.startswith("$ ") for x in block.lines)):
             continue
         commands: list[Step] = []
         pending = ""
@@ -193,8 +196,13 @@ def compare(here: list[str], page: list[str]) -> str:
     return f"differs ({alike:.0%} of lines alike)"
 
 
-def cause(output: list[str]) -> str:
+def cause(output: list[str], own: frozenset[str] = frozenset()) -> str:
+    """The failure's cause and fix; `own`: the modules of the lesson's code/."""
     text = "\n".join(output)
+    missing = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", text)
+    if missing and missing.group(1) in own:
+        return (f"{missing.group(1)} is the lesson's own module (in code/), which the page writes or builds only "
+                "later: code/ holds each file's last version, so this step ran a script of a later step")
     for pattern, advice in CAUSES:
         if match := pattern.search(text):
             return advice.format(*match.groups())
@@ -228,6 +236,7 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
     # A terminal has USER and LOGNAME (docker exec and some batch shells do not).
     script = ["shopt -s expand_aliases", 'export USER="${USER:-$(id -un)}" LOGNAME="${LOGNAME:-$(id -un)}"',
               'cd "$HOME"', f'[ -f {STATE} ] && . {STATE} >/dev/null 2>&1']
+    waits: list[str] = []
     for number, step in enumerate(found):
         if step.status == "skipped":
             continue
@@ -237,7 +246,11 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
         # (Every step's stdin is the script's: /dev/null, as nothing here types into a prompt.)
         script += [f"printf '\\n{mark} start {number} %s\\n' \"$(date +%s.%N)\"", line,
                    f"printf '\\n{mark} end {number} %s %s\\n' \"$?\" \"$(date +%s.%N)\""]
-    script += ["wait", f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
+        if _background(step.command):  # its job's own exit status, asked at the episode's end
+            script.insert(-1, f"lab_job_{number}=$!")
+            waits.append(f"wait $lab_job_{number}; printf '\\n{mark} job {number} %s\\n' \"$?\"")
+    script += [*waits, "wait",
+               f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
     env = dict(os.environ, HOME=str(home))
     process = subprocess.Popen(["bash", "-l", "-c", "\n".join(script)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
@@ -249,19 +262,27 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
         timed_out = True
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
+    own = frozenset(path.stem for path in (lesson / "code").glob("*.py*"))
     current: Step | None = None
     started = 0.0
-    for line in output.splitlines():
+    lines = output.splitlines()
+    begun: dict[int, int] = {}  # step -> its first line
+    for index, line in enumerate(lines):
         if line.startswith(mark):
             fields = line.split()
             step = found[int(fields[2])]
             if fields[1] == "start":
                 current, started = step, float(fields[3])
-            else:
+                begun[int(fields[2])] = index
+            elif fields[1] == "end":
                 step.seconds = round(float(fields[4]) - started, 2)
                 step.status = "ok" if fields[3] == "0" else "failed"
                 if step.status == "failed":
-                    step.why = cause(step.output) or f"exit status {fields[3]}"
+                    step.why = cause(step.output, own) or f"exit status {fields[3]}"
+            elif fields[3] != "0":  # a background job that failed: its lines came after its step began
+                since = [x for x in lines[begun[int(fields[2])]:index] if not x.startswith(mark)]
+                step.status = "failed"
+                step.why = cause(since, own) or f"its job ended with exit status {fields[3]}"
             continue
         if current is not None and (line or current.output):
             current.output.append(line)  # a background job's late lines go with the step then running
@@ -274,6 +295,11 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
         if step.expected is not None and step.status in ("ok", "failed"):
             step.shape = compare(step.output, step.expected)
     return found
+
+
+def _background(command: str) -> bool:
+    """`srun python x.py&`: a job the learner left running."""
+    return command.rstrip().endswith("&") and not command.rstrip().endswith("&&")
 
 
 def _fenced(lines: list[str], kind: str) -> list[str]:

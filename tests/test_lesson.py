@@ -81,6 +81,11 @@ def test_steps_are_the_shell_lines_a_learner_types_with_the_pages_output():
     assert found[4].expected == ["> not a quote: output that starts with >"]
 
 
+def test_a_block_with_no_attribute_is_shell_by_its_prompts():
+    page = "~~~\r\n$ cp hello.py compute.py\r\n$ nano compute.py\r\n~~~\r\n\r\n~~~\r\nimport time\r\n~~~\r\n"
+    assert [s.command for s in lesson.steps(page)] == ["cp hello.py compute.py", "nano compute.py"]
+
+
 def test_the_output_is_compared_by_shape():
     page = ["Compute time: 11.121154069900513s", "    964 cpubase_b python user49  R  0:10"]
     here = ["Compute time: 3.2s", "  12 cpubase_b  python   user49 R 0:01"]
@@ -100,6 +105,12 @@ def test_the_output_is_compared_by_shape():
 ])
 def test_a_failure_has_its_cause_and_fix(output, says):
     assert says in lesson.cause(output) if says else lesson.cause(output) == ""
+
+
+def test_a_module_of_the_lessons_own_is_named_as_such():
+    said = lesson.cause(["ModuleNotFoundError: No module named 'cysum'"], own=frozenset({"cysum", "hello"}))
+    assert said.startswith("cysum is the lesson's own module (in code/), which the page writes or builds only later")
+    assert lesson.cause(["feh: mydask.png: no such file"]).startswith("no picture mydask.png: the step that draws it")
 
 
 def test_what_each_step_becomes(tmp_path):
@@ -163,6 +174,16 @@ def test_the_runner_keeps_the_learners_shell_across_steps(tmp_path):
     assert failed.status == "failed" and failed.why == "exit status 2" and "No such file" in failed.output[0]
     assert all(s.status == "ok" for s in found[:-1]) and all(s.seconds is not None for s in found)
     assert by["sleep 0.6"].seconds >= 0.5
+
+
+def test_a_background_job_that_fails_fails_its_step(tmp_path):
+    """`srun --mem=7G python x.py&` returns at once; its job's failure is the step's."""
+    folder = write_lesson(tmp_path / "l", {"bg": bash("(sleep 0.2; echo 'No module named distutils'; exit 3)&",
+                                                      "sleep 1&", "sleep 0.5")})
+    found = lesson.run_episode(folder / "_episodes" / "bg.md", folder, tmp_path, timeout=60)
+    assert [s.status for s in found] == ["failed", "ok", "ok"]
+    assert found[0].why.startswith("the script imports distutils")
+    assert found[2].output == ["No module named distutils"]  # printed while that step ran
 
 
 def test_the_next_episode_goes_on_in_the_same_terminal(tmp_path):
