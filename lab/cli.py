@@ -88,6 +88,9 @@ def build_parser() -> Parser:
     lesson.add_argument("--episodes", nargs="+", help="only these episodes (names of _episodes/*.md, no .md)")
     lesson.add_argument("--episode-timeout", type=float, default=1800.0,
                         help="seconds an episode may take before its remaining steps are not reached (default: 1800)")
+    # bin/lab-apptainer's two steps: the steps run in the learner's own shell, outside the image.
+    lesson.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)
+    lesson.add_argument("--finish", metavar="DIR", help=argparse.SUPPRESS)
     return parser
 
 

@@ -227,15 +227,14 @@ def _prepared(step: Step, lesson: Path) -> str | None:
     return step.command
 
 
-def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[Step]:
-    """The episode's steps, played in one bash (a learner's terminal), timed."""
-    found = steps(page.read_text())
-    mark = f"@@lab-lesson-{secrets.token_hex(4)}@@"
+def script(found: list[Step], lesson: Path, mark: str) -> str:
+    """The bash that plays an episode's steps as a learner's terminal, each
+    between two lines that start with `mark` (its number, exit status, time)."""
     # One terminal all day: the last episode's aliases, variables (an active
     # virtualenv), functions and folder carry over (STATE, saved at its end).
     # A terminal has USER and LOGNAME (docker exec and some batch shells do not).
-    script = ["shopt -s expand_aliases", 'export USER="${USER:-$(id -un)}" LOGNAME="${LOGNAME:-$(id -un)}"',
-              'cd "$HOME"', f'[ -f {STATE} ] && . {STATE} >/dev/null 2>&1']
+    lines = ["shopt -s expand_aliases", 'export USER="${USER:-$(id -un)}" LOGNAME="${LOGNAME:-$(id -un)}"',
+             'cd "$HOME"', f'[ -f {STATE} ] && . {STATE} >/dev/null 2>&1']
     waits: list[str] = []
     for number, step in enumerate(found):
         if step.status == "skipped":
@@ -244,15 +243,22 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
         if line is None:
             continue
         # (Every step's stdin is the script's: /dev/null, as nothing here types into a prompt.)
-        script += [f"printf '\\n{mark} start {number} %s\\n' \"$(date +%s.%N)\"", line,
-                   f"printf '\\n{mark} end {number} %s %s\\n' \"$?\" \"$(date +%s.%N)\""]
+        lines += [f"printf '\\n{mark} start {number} %s\\n' \"$(date +%s.%N)\"", line,
+                  f"printf '\\n{mark} end {number} %s %s\\n' \"$?\" \"$(date +%s.%N)\""]
         if _background(step.command):  # its job's own exit status, asked at the episode's end
-            script.insert(-1, f"lab_job_{number}=$!")
+            lines.insert(-1, f"lab_job_{number}=$!")
             waits.append(f"wait $lab_job_{number}; printf '\\n{mark} job {number} %s\\n' \"$?\"")
-    script += [*waits, "wait",
-               f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
+    lines += [*waits, "wait",
+              f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
+    return "\n".join(lines) + "\n"
+
+
+def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[Step]:
+    """The episode's steps, played in one bash (a learner's terminal) here, timed."""
+    found = steps(page.read_text())
+    mark = f"@@lab-lesson-{secrets.token_hex(4)}@@"
     env = dict(os.environ, HOME=str(home))
-    process = subprocess.Popen(["bash", "-l", "-c", "\n".join(script)], stdout=subprocess.PIPE,
+    process = subprocess.Popen(["bash", "-l", "-c", script(found, lesson, mark)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
                                start_new_session=True)
     timed_out = False
@@ -262,6 +268,11 @@ def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[St
         timed_out = True
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
+    return read(found, output, mark, timed_out, timeout, lesson)
+
+
+def read(found: list[Step], output: str, mark: str, timed_out: bool, timeout: float, lesson: Path) -> list[Step]:
+    """The steps with their status, time and output, from what their bash printed."""
     own = frozenset(path.stem for path in (lesson / "code").glob("*.py*"))
     current: Step | None = None
     started = 0.0
@@ -338,29 +349,74 @@ def outputs(found: list[Step]) -> str:
     return "\n".join(lines)
 
 
-def command(plan, args) -> int:
-    lesson = Path(args.path).expanduser().resolve()
-    pages = order(lesson, args.episodes)
-    out = new_run_dir(plan.results, prefix="lesson-run-")
-    home = Path.home() / ".lab-lesson" / out.name  # the compute nodes share the real home
-    home.mkdir(parents=True)
-    failed = 0
-    summary = ["| episode | ok | failed | skipped | not reached | s |", "|---|---|---|---|---|---|"]
-    for page in pages:
-        started = time.monotonic()
-        print(f"lesson: {page.stem} ...", flush=True)
-        found = run_episode(page, lesson, home, args.episode_timeout)
-        count = counts(found)
-        failed += count["failed"] + count["not reached"]
-        summary.append(f"| {page.stem} | {count['ok']} | {count['failed']} | {count['skipped']} | "
-                       f"{count['not reached']} | {time.monotonic() - started:.0f} |")
-        write_atomic(out / f"{page.stem}.md", report(page.stem, found))
-        write_atomic(out / f"{page.stem}.json", json.dumps([asdict(s) for s in found], indent=2) + "\n")
-        write_atomic(out / f"{page.stem}.outputs.md", outputs(found))
-        for number, step in enumerate(found, 1):
-            if step.status in ("failed", "not reached"):
-                print(f"  {number}. {step.command.splitlines()[0]}: {step.status}: {step.why}")
+def _write(out: Path, name: str, found: list[Step], seconds: float, summary: list[str]) -> int:
+    """An episode's report, JSON and output blocks; its row of the summary; its failures said. Their count."""
+    count = counts(found)
+    summary.append(f"| {name} | {count['ok']} | {count['failed']} | {count['skipped']} | "
+                   f"{count['not reached']} | {seconds:.0f} |")
+    write_atomic(out / f"{name}.md", report(name, found))
+    write_atomic(out / f"{name}.json", json.dumps([asdict(s) for s in found], indent=2) + "\n")
+    write_atomic(out / f"{name}.outputs.md", outputs(found))
+    for number, step in enumerate(found, 1):
+        if step.status in ("failed", "not reached"):
+            print(f"  {number}. {step.command.splitlines()[0]}: {step.status}: {step.why}")
+    return count["failed"] + count["not reached"]
+
+
+def _prepare(folder: Path, lesson: Path, pages: list[Path], out: Path, home: Path, timeout: float) -> int:
+    """Two steps, for a lab in an image (bin/lab-apptainer): here the episodes'
+    scripts, for the learner's own shell outside the image to run (where the
+    site's module and virtualenv are); then --finish reads what they printed."""
+    for number, page in enumerate(pages):
+        found, mark = steps(page.read_text()), f"@@lab-lesson-{secrets.token_hex(4)}@@"
+        name = f"{number:02d}-{page.stem}"
+        write_atomic(folder / f"{name}.sh", script(found, lesson, mark))
+        write_atomic(folder / f"{name}.json", json.dumps({"page": page.stem, "mark": mark,
+                                                          "steps": [asdict(s) for s in found]}) + "\n")
+    for key, value in (("home", home), ("out", out), ("timeout", f"{timeout:g}")):
+        write_atomic(folder / key, f"{value}\n")
+    return 0
+
+
+def _finish(folder: Path, lesson: Path) -> int:
+    out = Path((folder / "out").read_text().strip())
+    timeout = float((folder / "timeout").read_text())
+    failed, summary = 0, list(SUMMARY)
+    for saved in sorted(folder.glob("*.json")):
+        episode = json.loads(saved.read_text())
+        printed, status = saved.with_suffix(".out"), saved.with_suffix(".status")
+        timed_out = status.exists() and status.read_text().strip() == "124"  # timeout(1)'s status
+        found = read([Step(**step) for step in episode["steps"]], printed.read_text() if printed.exists() else "",
+                     episode["mark"], timed_out, timeout, lesson)
+        print(f"lesson: {episode['page']}", flush=True)
+        failed += _write(out, episode["page"], found, sum(s.seconds or 0 for s in found), summary)
+    return _summary(out, lesson, summary, failed)
+
+
+SUMMARY = ["| episode | ok | failed | skipped | not reached | s |", "|---|---|---|---|---|---|"]
+
+
+def _summary(out: Path, lesson: Path, summary: list[str], failed: int) -> int:
     write_atomic(out / "index.md", f"# lab lesson {lesson}\n\n" + "\n".join(summary) + "\n")
     print("\n".join(summary))
     print(f"lesson: reports in {out}")
     return 1 if failed else 0
+
+
+def command(plan, args) -> int:
+    lesson = Path(args.path).expanduser().resolve()
+    pages = order(lesson, args.episodes)
+    if args.finish:
+        return _finish(Path(args.finish), lesson)
+    out = new_run_dir(plan.results, prefix="lesson-run-")
+    home = Path.home() / ".lab-lesson" / out.name  # the compute nodes share the real home
+    home.mkdir(parents=True)
+    if args.prepare:
+        return _prepare(Path(args.prepare), lesson, pages, out, home, args.episode_timeout)
+    failed, summary = 0, list(SUMMARY)
+    for page in pages:
+        started = time.monotonic()
+        print(f"lesson: {page.stem} ...", flush=True)
+        found = run_episode(page, lesson, home, args.episode_timeout)
+        failed += _write(out, page.stem, found, time.monotonic() - started, summary)
+    return _summary(out, lesson, summary, failed)

@@ -229,3 +229,37 @@ def test_a_folder_that_is_no_lesson_is_one_line(tmp_path, capsys):
     assert main(["lesson", str(tmp_path), "--results", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no _episodes/ folder" in err and not (tmp_path / "r").exists()
+
+
+def test_through_the_image_the_steps_run_in_the_learners_own_shell(tmp_path):
+    """bin/lab-apptainer lab lesson: lab in the image writes each episode's
+    script (--prepare), the learner's own shell outside runs it (where a
+    site's module and virtualenv are), lab in the image reads it (--finish).
+    A stand-in apptainer runs lab with IN_IMAGE=1, which the steps must not see."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "apptainer").write_text(
+        '#!/bin/sh\n# apptainer exec [--bind B] IMAGE COMMAND...\n'
+        f'echo "$*" >>{tmp_path}/calls\nshift\n[ "$1" = --bind ] && shift 2\nshift\nIN_IMAGE=1 exec "$@"\n')
+    (bindir / "apptainer").chmod(0o755)
+    (tmp_path / "lab.sif").write_bytes(b"SIF")
+    (tmp_path / "me").mkdir()
+    folder = write_lesson(tmp_path / "l", {"a": bash('alias where="echo in the image: ${IN_IMAGE:-no}"'),
+                                           "b": bash("where", output="in the image: no")}, order=["a", "b"])
+    env = {"PATH": f"{bindir}:{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path / "me"),
+           "LAB_SIF": str(tmp_path / "lab.sif"), "TMPDIR": str(tmp_path)}
+    done = subprocess.run([root / "bin" / "lab-apptainer", "lab", "lesson", str(folder), "--results",
+                           str(tmp_path / "results")], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (out,) = (tmp_path / "results").glob("lesson-run-*")
+    (step,) = json.loads((out / "b.json").read_text())
+    assert step["output"] == ["in the image: no"] and step["shape"] == "same shape"
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 2 and "lab lesson --prepare" in calls[0] and "lab lesson --finish" in calls[1]
+    assert not [p for p in tmp_path.glob("lab-lesson.*")]  # the steps' folder is gone
+    assert os.path.isdir(tmp_path / "me" / ".lab-lesson" / out.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -126,6 +127,26 @@ def test_the_lessons_own_script_runs_unmodified_through_the_image(cluster, site)
     assert "/usr/bin/apptainer exec --cleanenv" in done.stdout and f"{SIF} python -m distributed" in done.stdout
     assert re.search(r"Compute time: \d+\.\d+s", done.stdout) and "wall clock time:" in done.stdout
     assert "Traceback" not in done.stderr
+    assert cluster.queue() == []
+
+
+def test_a_lessons_dry_run_through_the_image_runs_in_the_learners_own_shell(cluster, site):
+    """./lab-apptainer lab lesson: the steps run on the login host, where the
+    site's module, virtualenv and srun are (the image has no `module`)."""
+    lesson = cluster.workdir / "site-lesson"
+    shutil.rmtree(lesson, ignore_errors=True)
+    shutil.copytree(ROOT / "tests" / "lesson", lesson)
+    for path in [lesson, *lesson.rglob("*")]:
+        shutil.chown(path, FOLDER_OWNER, FOLDER_OWNER)
+    before = set(cluster.results.glob("lesson-run-*"))
+    done = cluster.sh("./lab-apptainer lab lesson ~/work/site-lesson --episodes setup jobs", timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (out,) = set(cluster.results.glob("lesson-run-*")) - before
+    setup = json.loads((out / "setup.json").read_text())
+    assert [s["status"] for s in setup] == ["ok"] * 4  # module load python among them
+    jobs = {s["command"]: s for s in json.loads((out / "jobs.json").read_text())}
+    assert re.fullmatch(r"Hello from compute-\d+", jobs["srun python hello.py"]["output"][0])
+    assert "State: COMPLETED" in "\n".join(jobs["seff 123"]["output"])
     assert cluster.queue() == []
 
 
