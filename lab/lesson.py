@@ -235,21 +235,18 @@ def script(found: list[Step], lesson: Path, mark: str) -> str:
     # A terminal has USER and LOGNAME (docker exec and some batch shells do not).
     lines = ["shopt -s expand_aliases", 'export USER="${USER:-$(id -un)}" LOGNAME="${LOGNAME:-$(id -un)}"',
              'cd "$HOME"', f'[ -f {STATE} ] && . {STATE} >/dev/null 2>&1']
-    waits: list[str] = []
     for number, step in enumerate(found):
         if step.status == "skipped":
             continue
         line = _prepared(step, lesson)
         if line is None:
             continue
+        if _background(line):  # the job says its own exit status when it ends (a learner's `wait` may reap it)
+            line = f"{{ {line.rstrip().removesuffix('&')}\nprintf '\\n{mark} job {number} %s\\n' \"$?\"; }} &"
         # (Every step's stdin is the script's: /dev/null, as nothing here types into a prompt.)
         lines += [f"printf '\\n{mark} start {number} %s\\n' \"$(date +%s.%N)\"", line,
                   f"printf '\\n{mark} end {number} %s %s\\n' \"$?\" \"$(date +%s.%N)\""]
-        if _background(step.command):  # its job's own exit status, asked at the episode's end
-            lines.insert(-1, f"lab_job_{number}=$!")
-            waits.append(f"wait $lab_job_{number}; printf '\\n{mark} job {number} %s\\n' \"$?\"")
-    lines += [*waits, "wait",
-              f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
+    lines += ["wait", f"{{ alias -p; declare -px; declare -f; printf 'cd %q\\n' \"$PWD\"; }} >{STATE} 2>/dev/null"]
     return "\n".join(lines) + "\n"
 
 
