@@ -1,58 +1,37 @@
-# The ACENET Dask lesson's "Distributed Computations" script, as a learner
-# types it (only cores, memory and walltime given to SLURMCluster). The lab's
-# cluster must run it unmodified with `srun python compute-distributed.py`.
+# A SLURMCluster script of the kind the Dask lessons have learners write,
+# given only cores, memory and walltime (written for these tests, not taken
+# from a lesson): it prints its worker job script, the compute time and the
+# wall-clock time. The cluster must run it unmodified: srun python compute-distributed.py
 import time
-wallClockTime=time.time()
+
+started = time.time()
+
 import dask
-from dask_jobqueue import SLURMCluster
 from dask.distributed import Client
+from dask_jobqueue import SLURMCluster
 
-def elapsed(start):
-  return str(time.time()-start)+"s"
 
-def computePart(size):
-  part=0
-  for i in range(size):
-    part=part+i
-  return part
+def partial_sum(count):
+    total = 0
+    for number in range(count):
+        total += number
+    return total
 
-def main():
 
-  size=40000000
-  numParts=4
-  numWorkers=1
+if __name__ == "__main__":
+    cluster = SLURMCluster(cores=1, memory="256M", walltime="00:05:00")
+    print(cluster.job_script())
+    client = Client(cluster)
+    cluster.scale(1)
+    client.wait_for_workers(1, timeout=120)
 
-  #set up cluster and workers
-  cluster=SLURMCluster(cores=1,memory="256M",walltime='00:05:00')
-  print(cluster.job_script())
-  client=Client(cluster)
-  cluster.scale(numWorkers)
-  time.sleep(5)
+    parts = [dask.delayed(partial_sum)(4_000_000) for _ in range(4)]
+    total = dask.delayed(sum)(parts)
+    compute_start = time.time()
+    result = total.compute()
+    print(f"sum: {result}")
+    print(f"Compute time: {time.time() - compute_start}s")
 
-  parts=[]
-  for i in range(numParts):
-    part=dask.delayed(computePart)(size)
-    parts.append(part)
-  sumParts=dask.delayed(sum)(parts)
-
-  start=time.time()
-  sumParts.compute()
-  computeTime=elapsed(start)
-
-  print()
-  print("=======================================")
-  print("Compute time: "+computeTime)
-  print("=======================================")
-  print()
-
-  client.close()
-  cluster.close()
-
-if __name__=="__main__":
-  main()
-  wallClockTime=elapsed(wallClockTime)
-  print()
-  print("----------------------------------------")
-  print("wall clock time:"+wallClockTime)
-  print("----------------------------------------")
-  print()
+    client.close()
+    cluster.close()
+    print(f"wall clock time:{time.time() - started}s")
