@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from lab.results import write_atomic
-from tools.cluster import ROOT, image
+from tools.cluster import ROOT, build_apptainer_image, image
 
 LAB = image("lab")
 APPTAINER = image("slurm-apptainer")
@@ -62,8 +62,9 @@ def apptainer_exec(container: str) -> float:
 
 def measure(repeat: int, folder: Path) -> dict:
     sh("make", "--no-print-directory", "images", timeout=1800)
-    sh("docker", "build", "-q", "--target", "slurm-apptainer", "--build-arg", f"LAB_IMAGE={LAB}", "-t", APPTAINER,
-       "-f", "containers/Dockerfile", ".", timeout=1800)
+    built = build_apptainer_image()
+    if built.returncode != 0:
+        raise SystemExit(f"bench: the Apptainer image did not build:\n{built.stderr[-2000:]}")
     sif = folder / "lab.sif"
     sh("containers/make-sif.sh", str(sif), timeout=1800)
     sif.chmod(0o644)

@@ -42,6 +42,8 @@ STATE = '"$HOME/.lab-lesson-state"'
 NOT_RUN = [(re.compile(r"^ssh\b"), "the dry run is on the cluster already"),
            (re.compile(r"^(xclock|xeyes|display|eog)\b"), "needs a display (ssh -X): look at it by hand"),
            (re.compile(r"^exit\b"), "would end the episode's shell")]
+# A python that cannot import a module (the lesson's own, or a package).
+MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 # A failed step's cause and fix, from its output: (pattern, one line).
 CAUSES = [
     (re.compile(r"No module named '?distutils"),
@@ -55,7 +57,7 @@ CAUSES = [
     (re.compile(r"No matching distribution found for ([\w.-]+)"),
      "pip cannot find {0} in this site's wheelhouse (no internet here): add it to the lesson's packages "
      "(containers/lesson-requirements.in, make lock) or to the site's wheelhouse"),
-    (re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'"),
+    (MISSING_MODULE,
      "python has no {0}: pip install it in the virtualenv, and activate that virtualenv first "
      "(source ~/dask/bin/activate)"),
     (re.compile(r"dot.*not found|ExecutableNotFound|failed to execute.*dot"),
@@ -199,7 +201,7 @@ def compare(here: list[str], page: list[str]) -> str:
 def cause(output: list[str], own: frozenset[str] = frozenset()) -> str:
     """The failure's cause and fix; `own`: the modules of the lesson's code/."""
     text = "\n".join(output)
-    missing = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", text)
+    missing = MISSING_MODULE.search(text)
     if missing and missing.group(1) in own:
         return (f"{missing.group(1)} is the lesson's own module (in code/), which the page writes or builds only "
                 "later: code/ holds each file's last version, so this step ran a script of a later step")
@@ -225,6 +227,11 @@ def _prepared(step: Step, lesson: Path) -> str | None:
     if words[0] == "seff" and len(words) == 2 and words[1].isdigit():  # the page's job id: this run's last
         return 'seff "$(sacct -n -X -P -o jobid | tail -n 1)"'
     return step.command
+
+
+def _mark() -> str:
+    """What starts the runner's own lines in an episode's output: nothing a step prints."""
+    return f"@@lab-lesson-{secrets.token_hex(4)}@@"
 
 
 def script(found: list[Step], lesson: Path, mark: str) -> str:
@@ -253,7 +260,7 @@ def script(found: list[Step], lesson: Path, mark: str) -> str:
 def run_episode(page: Path, lesson: Path, home: Path, timeout: float) -> list[Step]:
     """The episode's steps, played in one bash (a learner's terminal) here, timed."""
     found = steps(page.read_text())
-    mark = f"@@lab-lesson-{secrets.token_hex(4)}@@"
+    mark = _mark()
     env = dict(os.environ, HOME=str(home))
     process = subprocess.Popen(["bash", "-l", "-c", script(found, lesson, mark)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
@@ -365,7 +372,7 @@ def _prepare(folder: Path, lesson: Path, pages: list[Path], out: Path, home: Pat
     scripts, for the learner's own shell outside the image to run (where the
     site's module and virtualenv are); then --finish reads what they printed."""
     for number, page in enumerate(pages):
-        found, mark = steps(page.read_text()), f"@@lab-lesson-{secrets.token_hex(4)}@@"
+        found, mark = steps(page.read_text()), _mark()
         name = f"{number:02d}-{page.stem}"
         write_atomic(folder / f"{name}.sh", script(found, lesson, mark))
         write_atomic(folder / f"{name}.json", json.dumps({"page": page.stem, "mark": mark,

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
-from tools.cluster import FOLDER_OWNER, ROOT
+from tools.cluster import ROOT
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
 def reports(cluster):
-    lesson = cluster.workdir / "lesson"
-    shutil.rmtree(lesson, ignore_errors=True)
-    shutil.copytree(ROOT / "tests" / "lesson", lesson)
-    for path in [lesson, *lesson.rglob("*")]:
-        shutil.chown(path, FOLDER_OWNER, FOLDER_OWNER)
+    cluster.put_in_work(ROOT / "tests" / "lesson", "lesson")
     before = set(cluster.results.glob("lesson-run-*"))
     done = cluster.make("lesson", "LESSON=work/lesson", timeout=1800)
     (out,) = set(cluster.results.glob("lesson-run-*")) - before

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.cluster import VERSION
+from tools.cluster import VERSION, build_apptainer_image, image
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = f"dask-slurm-lab/sif-builder:{VERSION}"
@@ -108,7 +108,7 @@ def test_the_root_file_system_runs_the_lab_as_apptainer_starts_it(sif, tmp_path)
 
 # The Slurm image with Apptainer (containers/Dockerfile's slurm-apptainer),
 # run as a plain container: no Slurm here, lab.sif alone.
-APPTAINER = f"dask-slurm-lab/slurm-apptainer:{VERSION}"
+APPTAINER = image("slurm-apptainer")
 # What Apptainer needs of its container here: every capability but
 # SYS_RESOURCE (the host lacks it, so --privileged is refused), no seccomp,
 # AppArmor or masked /proc paths, FUSE (squashfuse for ordinary users), and
@@ -123,8 +123,7 @@ APPTAINER_RUN = ["docker", "run", "--rm", "--cap-add=ALL", "--cap-drop=SYS_RESOU
 def apptainer(sif):
     """Run a shell script next to a real Apptainer, lab.sif at /s/lab.sif (a copy:
     it may be signed), this repository at /repo (read-only), /out the test's folder."""
-    done = sh("docker", "build", "-q", "--target", "slurm-apptainer", "--build-arg", f"LAB_IMAGE={LAB}",
-              "-t", APPTAINER, "-f", "containers/Dockerfile", ".", cwd=ROOT)
+    done = build_apptainer_image()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     def run(script: str, out: Path | None = None) -> subprocess.CompletedProcess:

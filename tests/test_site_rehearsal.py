@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -133,11 +132,7 @@ def test_the_lessons_own_script_runs_unmodified_through_the_image(cluster, site)
 def test_a_lessons_dry_run_through_the_image_runs_in_the_learners_own_shell(cluster, site):
     """./lab-apptainer lab lesson: the steps run on the login host, where the
     site's module, virtualenv and srun are (the image has no `module`)."""
-    lesson = cluster.workdir / "site-lesson"
-    shutil.rmtree(lesson, ignore_errors=True)
-    shutil.copytree(ROOT / "tests" / "lesson", lesson)
-    for path in [lesson, *lesson.rglob("*")]:
-        shutil.chown(path, FOLDER_OWNER, FOLDER_OWNER)
+    cluster.put_in_work(ROOT / "tests" / "lesson", "site-lesson")
     before = set(cluster.results.glob("lesson-run-*"))
     done = cluster.sh("./lab-apptainer lab lesson ~/work/site-lesson --episodes setup jobs", timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +27,15 @@ def make_value(name: str) -> str:
     return subprocess.run(["make", "-s", "--no-print-directory", f"print-{name}"], cwd=ROOT, capture_output=True,
                           text=True, check=True, env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"},
                           ).stdout.strip()
+
+
+def build_apptainer_image() -> subprocess.CompletedProcess:
+    """The Slurm image with a real Apptainer (containers/Dockerfile's
+    slurm-apptainer stage, on the lab image), as lab.sif's tests and
+    bench/apptainer.py run it: image("slurm-apptainer")."""
+    return subprocess.run(["docker", "build", "-q", "--target", "slurm-apptainer", "--build-arg",
+                           f"LAB_IMAGE={image('lab')}", "-t", image("slurm-apptainer"), "-f", "containers/Dockerfile",
+                           "."], cwd=ROOT, capture_output=True, text=True, timeout=1800)
 
 
 # The images `make images` builds, named once: the Makefile's IMAGES.
@@ -90,6 +100,15 @@ class Cluster:
         done = self.sh(f"{env} lab run {flags} --json {name}".strip(), timeout=timeout)
         result = json.loads(self.out(f"cat {name}")) if done.returncode == 0 else None
         return result, done
+
+    def put_in_work(self, source: Path, name: str) -> Path:
+        """A fresh copy of `source` as ~/work/<name>, the learner's (the host folder make up binds)."""
+        copy = self.workdir / name
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy)
+        for path in [copy, *copy.rglob("*")]:
+            shutil.chown(path, FOLDER_OWNER, FOLDER_OWNER)
+        return copy
 
     def queue(self) -> list[str]:
         return self.out("squeue -h -u learner -o %i").split()
