@@ -8,7 +8,7 @@
 # checked by bin/preflight before a recipe does anything, and used in recipes
 # only as "$$NAME".
 USER_VARS := WORKERS SIZE PARTS BACKEND WORKER_TIMEOUT SCHEDULERS KERNELS NODES READY_TIMEOUT \
-             REPEAT COLD FORCE STUDY APPTAINER LESSON
+             REPEAT COLD FORCE STUDY APPTAINER SITE LESSON
 GIVEN := $(foreach v,$(USER_VARS),$(if $(filter-out undefined,$(origin $(v))),$(v)))
 $(foreach v,$(GIVEN),$(eval override $(v) := $$(value $(v)))$(eval export $(v)))
 export NODES ?= 4
@@ -20,7 +20,12 @@ VENV ?= .venv
 export LAB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init__.py)
 # make up APPTAINER=1: login and compute nodes with a real Apptainer, to run
 # lab.sif as on a site (slurm-dev/apptainer.yaml over compose.yaml).
-ifeq ($(APPTAINER),1)
+# make up SITE=strict: that site as strict as real ones (accounts, a submit
+# filter, a reservation, learners in LDAP, two networks: slurm-dev/strict.yaml).
+ifeq ($(SITE),strict)
+export COMPOSE_FILE := compose.yaml:slurm-dev/apptainer.yaml:slurm-dev/strict.yaml
+NODE_IMAGES := slurm-apptainer node-apptainer ldap
+else ifeq ($(APPTAINER),1)
 export COMPOSE_FILE := compose.yaml:slurm-dev/apptainer.yaml
 NODE_IMAGES := slurm-apptainer node-apptainer
 endif

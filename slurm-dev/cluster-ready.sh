@@ -61,7 +61,20 @@ while :; do
     fi
     sleep 0.5
 done
-out=$(runuser -u learner -- srun --nodes="$nodes" --ntasks-per-node=1 --time=1 \
+# The strict site: its workshop reservation on every node (made now that
+# they are up; dynamic nodes join no reservation by themselves), for the
+# workshop's account and the lab's own, whose test job must name both.
+placement=()
+if [ "${LAB_STRICT:-0}" = 1 ]; then
+    if scontrol show reservation workshop >/dev/null 2>&1; then
+        scontrol update reservation=workshop nodes=ALL >/dev/null
+    else
+        scontrol create reservation=workshop starttime=now duration=UNLIMITED nodes=ALL \
+            accounts=def-prof1_cpu,lab flags=ignore_jobs >/dev/null
+    fi
+    placement=(--account=lab --reservation=workshop)
+fi
+out=$(runuser -u learner -- srun --nodes="$nodes" --ntasks-per-node=1 --time=1 "${placement[@]}" \
       --job-name=cluster-ready hostname 2>&1) || {
     echo "error: the test job failed: $out" >&2
     exit 1

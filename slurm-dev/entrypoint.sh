@@ -76,6 +76,37 @@ map_learner() {
     fi
 }
 
+# The strict site (make up SITE=strict: slurm-dev/strict.yaml sets LAB_STRICT
+# and LAB_DIRECTORY): its Slurm settings over the plain ones, on every node
+# alike, and its learners from the directory (nslcd), as on a site whose users
+# are in LDAP and in no node's /etc/passwd.
+strict_site() {
+    [ "${LAB_STRICT:-0}" = 1 ] || return 0
+    local conf=/etc/slurm/slurm.conf key
+    if ! grep -q '^# strict site' "$conf"; then
+        for key in $(grep -o '^[A-Za-z]*=' /etc/slurm/strict/slurm.conf); do sed -i "/^$key/d" "$conf"; done
+        { echo "# strict site (slurm-dev/strict/slurm.conf)"; cat /etc/slurm/strict/slurm.conf; } >>"$conf"
+        cp /etc/slurm/strict/job_submit.lua /etc/slurm/job_submit.lua
+    fi
+}
+
+start_directory() {
+    [ -n "${LAB_DIRECTORY:-}" ] || return 0
+    printf 'uid nslcd\ngid nslcd\nuri %s\nbase dc=lab,dc=example\n' "$LAB_DIRECTORY" >/etc/nslcd.conf
+    chmod 0640 /etc/nslcd.conf && chgrp nslcd /etc/nslcd.conf
+    sed -i -E 's/^(passwd|group):.*/\1: files ldap/' /etc/nsswitch.conf
+    install -d -o nslcd -g nslcd /run/nslcd
+    /usr/sbin/nslcd
+    local deadline=$((SECONDS + 120))
+    until getent passwd learner01 >/dev/null; do
+        ((SECONDS < deadline)) || { log "error: the directory ($LAB_DIRECTORY) has no learner01"; exit 1; }
+        sleep 0.5
+    done
+}
+
+# The directory's learners (uid, name), for accounts and homes.
+directory_learners() { getent passwd | awk -F: '$4 == 2000 {print $3, $1}'; }
+
 # Docker's DNS knows each compute replica by its container name,
 # <project>-compute-<n>, whatever its IP. That name is the node's address (so a
 # recreated container with a new IP is still found), and compute-<n> is its
@@ -91,7 +122,11 @@ role=${1:-login}
 # /run/lab-role says this role's start is done (health check, `started`):
 # a restarted container has it from its last run until then.
 rm -f /run/lab-role
-[ "$role" = init ] || map_learner
+if [ "$role" != init ]; then
+    map_learner
+    strict_site
+    start_directory
+fi
 # FUSE for the learners' Apptainer (squashfuse), where compose gives the node
 # /dev/fuse (slurm-dev/apptainer.yaml): root's alone as Docker makes it.
 [ -c /dev/fuse ] && chmod 0666 /dev/fuse
@@ -123,6 +158,16 @@ slurmctld)
         sacctmgr -i add account lab Cluster=lab Description=dask-slurm-lab >/dev/null 2>&1 || true
         sacctmgr -i add user learner Account=lab DefaultAccount=lab >/dev/null 2>&1 || sleep 0.5
     done
+    # The strict site's learners, in its workshop account named as Alliance
+    # names one (def-<sponsor>_cpu), with per-user limits as sites set them.
+    if [ -n "${LAB_DIRECTORY:-}" ]; then
+        names=$(directory_learners | awk '{print $2}' | paste -sd,)
+        sacctmgr -i add account def-prof1_cpu Cluster=lab Description="the workshop's allocation" >/dev/null 2>&1 || true
+        sacctmgr -i add user "$names" Account=def-prof1_cpu DefaultAccount=def-prof1_cpu >/dev/null 2>&1 || true
+        sacctmgr -i modify user where account=def-prof1_cpu set MaxJobs=8 MaxSubmitJobs=12 >/dev/null 2>&1 || true
+        registered=$(sacctmgr -n -P show assoc account=def-prof1_cpu format=user | grep -c . || true)
+        log "directory learners in account def-prof1_cpu: $registered"
+    fi
     echo slurmctld >/run/lab-role
     exec runuser -u slurm -- /usr/sbin/slurmctld -D -i
     ;;
@@ -183,6 +228,10 @@ login)
     for folder in /home/learner/work /home/learner/results; do
         [ "$(stat -c %u "$folder")" = "$(id -u learner)" ] || log "warning: $folder is owned by uid" \
             "$(stat -c %u "$folder"), the learner is $(id -u learner): start the cluster with make up"
+    done
+    # The directory's learners get a home on first start, as pam_mkhomedir gives one.
+    directory_learners | while read -r uid name; do
+        [ -d "/home/$name" ] || install -d -o "$uid" -g 2000 -m 0700 "/home/$name"
     done
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
