@@ -247,6 +247,45 @@ def test_lab_apptainer_works_when_the_controller_does_not_answer(tmp_path):
     assert ":/opt/site-slurm" in done.stdout and "/etc/passwd" in done.stdout
 
 
+def test_lab_apptainer_binds_passwd_with_the_directory_user_and_slurm_user(tmp_path):
+    """A learner from the site's directory (LDAP, SSSD) is in no /etc/passwd:
+    the bound passwd and group are the image's, plus the running user's and
+    SlurmUser's entries as the host's lookup (getent) gives them."""
+    uid, gid = os.getuid(), os.getgid()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").symlink_to("/bin/true")
+    stand_ins = {
+        "scontrol": "echo 'SlurmUser               = slurm(64030)'",
+        # the image's own files, as `apptainer exec lab.sif cat` shows them
+        "apptainer": 'echo "$*" >>"$CALLS"; case "$*" in *passwd) printf "root:x:0:0::/root:/bin/bash\\n'
+                     'nobody:x:65534:65534::/:/bin/false\\ndirlearner:x:1:1:stale:/:/bin/sh\\n" ;; '
+                     '*group) printf "root:x:0:\\nnogroup:x:65534:\\n" ;; esac',
+        "getent": f'for key in "${{@:2}}"; do case "$1 $key" in "passwd {uid}") '
+                  f'echo "dirlearner:*:{uid}:{gid}:Dir Learner:/home/dirlearner:/bin/bash" ;; '
+                  '"passwd slurm") echo "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin" ;; '
+                  f'"group {gid}") echo "learners:*:{gid}:" ;; "group 64030") echo "slurm:x:64030:" ;; esac; done',
+    }
+    for name, body in stand_ins.items():
+        (bindir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bindir / name).chmod(0o755)
+    (tmp_path / "lab.sif").write_bytes(b"SIF")
+    env = dict(os.environ, PATH=f"{bindir}:/usr/bin:/bin", LAB_BINDS_ONLY="1", LAB_SIF=str(tmp_path / "lab.sif"),
+               LAB_SITE_SLURM=str(tmp_path / "cache"), CALLS=str(tmp_path / "calls"))
+    for _ in range(2):  # the image is read once
+        binds = subprocess.run([ROOT / "bin" / "lab-apptainer"], env=env, capture_output=True, text=True,
+                               check=True).stdout.strip().split(",")
+    files = {dest: Path(source) for source, _, dest in (b.partition(":") for b in binds) if dest.startswith("/etc/")}
+    assert set(files) == {"/etc/passwd", "/etc/group"}
+    assert files["/etc/passwd"].read_text().splitlines() == [
+        "root:x:0:0::/root:/bin/bash", "nobody:x:65534:65534::/:/bin/false",
+        f"dirlearner:*:{uid}:{gid}:Dir Learner:/home/dirlearner:/bin/bash",
+        "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin"]
+    assert files["/etc/group"].read_text().splitlines() == [
+        "root:x:0:", "nogroup:x:65534:", f"learners:*:{gid}:", "slurm:x:64030:"]
+    assert (tmp_path / "calls").read_text().count("cat /etc/passwd") == 1
+
+
 @pytest.mark.parametrize("runtime", ["apptainer", "singularity"])
 def test_lab_apptainer_runs_lab_in_the_image_for_apptainer_and_singularityce(tmp_path, runtime):
     """The runtime gets the image, the binds and lab's arguments; the site's

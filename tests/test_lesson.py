@@ -260,7 +260,8 @@ def test_through_the_image_the_steps_run_in_the_learners_own_shell(tmp_path):
     (out,) = (tmp_path / "results").glob("lesson-run-*")
     (step,) = json.loads((out / "b.json").read_text())
     assert step["output"] == ["in the image: no"] and step["shape"] == "same shape"
-    calls = (tmp_path / "calls").read_text().splitlines()
+    # (besides the image's passwd and group, which the wrapper reads once per image)
+    calls = [c for c in (tmp_path / "calls").read_text().splitlines() if " cat /etc/" not in c]
     assert len(calls) == 2 and "lab lesson --prepare" in calls[0] and "lab lesson --finish" in calls[1]
     assert not [p for p in tmp_path.glob("lab-lesson.*")]  # the steps' folder is gone
     assert os.path.isdir(tmp_path / "me" / ".lab-lesson" / out.name)
