@@ -48,9 +48,9 @@ def run(spec: RunSpec, say=print, show_job_script: bool = False) -> RunResult:
         if waited.connected == 0 and waited.ended:
             raise NoWorkers(f"the worker jobs ended before any worker connected: {waited.ended}")
         if waited.connected == 0:
-            raise NoWorkers(
-                f"no worker connected within {spec.timeout:g}s; see `squeue` and the "
-                f"worker logs, or raise lab.worker-timeout (--worker-timeout)")
+            raise NoWorkers(f"no worker connected within {spec.timeout:g}s; " + (
+                workers.unreached() or "see `squeue` and the worker logs, or raise lab.worker-timeout "
+                "(--worker-timeout)"))
         where = workers.placements()
         workers.warm()
         say(f"computing {spec.parts} parts of {spec.size} on {len(where)} workers ...")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
+import socket
 import subprocess
 import time
 
@@ -64,6 +66,30 @@ def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None, stderr_to
         broken = "shared libraries" in reason or "munge" in reason.lower()
         raise SlurmError(f"{' '.join(cmd)} failed: {reason}{_hint() if broken else ''}")
     return done.stdout + (done.stderr if stderr_too else "")
+
+
+@functools.cache
+def route_to_controller() -> str | None:
+    """This machine's address on its route to the Slurm controller (None:
+    unknown). On a login node with several networks it is the cluster's,
+    which compute nodes reach too; the default route may be another one."""
+    try:
+        config = run("scontrol", "show", "config")
+    except SlurmError:
+        return None
+    settings = dict(line.split("=", 1) for line in config.splitlines() if "=" in line)
+    settings = {key.strip(): value.strip() for key, value in settings.items()}
+    host = settings.get("SlurmctldHost[0]", "")
+    host = host.split("(", 1)[1].rstrip(")") if "(" in host else host  # name(address)
+    port = settings.get("SlurmctldPort", "6817").split("-")[0]
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, int(port)))  # UDP: picks the route, sends nothing
+            return probe.getsockname()[0]
+    except OSError:
+        return None
 
 
 def client_problem() -> str | None:

@@ -60,6 +60,10 @@ OPTIONS = (
     Option("backend", "lab.backend", validate.one_of(BACKENDS), ("run",),
            "slurm: worker jobs; local: a LocalCluster; auto: slurm when sbatch answers"),
     Option("worker-timeout", "lab.worker-timeout", validate.seconds, WORKER_JOBS, "seconds to wait for workers"),
+    # The classroom (lab doctor): N learners at once, each with W workers.
+    Option("learners", None, validate.whole(1, 1000), ("doctor",),
+           "learners running at once: check that they fit the partition or reservation now"),
+    Option("workers", None, WORKERS, ("doctor",), "workers each learner starts (with --learners; default 1)"),
     # A sweep (lab study), the lesson's blocks (lab prep), and where they go.
     Option("schedulers", None, validate.one_of(SCHEDULERS), ("study",),
            f"of {', '.join(SCHEDULERS)} (default: all; slurm when it answers)", many=True),
@@ -162,6 +166,7 @@ class Plan:
     gil_cpus: tuple[int, ...] = ()
     job_memory: str = ""
     job_walltime: str = ""
+    classroom: tuple[int, int] | None = None  # lab doctor --learners N --workers W
 
     @property
     def run(self) -> RunSpec:
@@ -187,6 +192,13 @@ def _slurm(values: Mapping[str, Any], dashboard: str, tls: bool) -> tuple[dict, 
                                                     list(config.lab("apptainer.binds") or []))
     scheduler = dict(config.slurm("scheduler-options") or {})
     scheduler.setdefault("dashboard_address", dashboard)
+    if "interface" not in cluster and not {"host", "interface"} & set(scheduler):
+        # No network named: the scheduler listens where this host reaches the
+        # controller, not on the default route's address (dask's own choice),
+        # which on a login node with several networks compute nodes may not reach.
+        address = slurm.route_to_controller()
+        if address:
+            scheduler["host"] = address
     cluster["scheduler_options"] = scheduler
     if tls:  # the worker jobs' copies of the run's credentials
         cluster["shared_temp_directory"] = str(Path(str(config.lab("tls-directory"))).expanduser())
@@ -265,7 +277,10 @@ def resolve(command: str, flags: Mapping[str, Any]) -> Plan:
     if command == "doctor":
         # The check's own small run: one worker job, the lesson's settings.
         values = _values("doctor", flags, slurm_too=True)
-        return Plan((_spec("slurm", {**values, "size": 1000, "parts": 1}, 1),))
+        if values["workers"] and not values["learners"]:
+            raise BadInput("--workers goes with --learners: lab doctor --learners 30 --workers 2")
+        classroom = (values["learners"], values["workers"] or 1) if values["learners"] else None
+        return Plan((_spec("slurm", {**values, "size": 1000, "parts": 1}, 1),), classroom=classroom)
     if command == "job":
         values = _values("job", flags, slurm_too=True)
         run = RunSpec("slurm", workers=values["workers"], size=values["size"], parts=values["parts"],

@@ -81,3 +81,30 @@ def test_a_study_gives_slurm_settings_to_its_slurm_runs_only():
 def test_bad_worker_job_settings_are_refused(argv, says):
     with pytest.raises(BadInput, match=says):
         spec.resolve("run", flags("run", "--backend", "slurm", *argv))
+
+
+def test_with_no_interface_the_scheduler_listens_where_this_host_reaches_the_controller(stand_in):
+    """A login node with several networks: dask's own choice is the default
+    route's address, which compute nodes may not reach; lab takes the address
+    of the route to slurmctld (the cluster's network), from scontrol."""
+    from lab import slurm
+
+    stand_in("scontrol", "printf 'SlurmctldHost[0]        = ctl(127.0.0.1)\\nSlurmctldPort           = 6817\\n'")
+    slurm.route_to_controller.cache_clear()
+    try:
+        with dask.config.set({"jobqueue.slurm.interface": None}):
+            run = spec.resolve("run", flags("run", "--backend", "slurm")).run
+        assert run.slurm["scheduler_options"]["host"] == "127.0.0.1"
+        # A named interface is the user's choice: nothing is added.
+        run = spec.resolve("run", flags("run", "--backend", "slurm", "--interface", "lo")).run
+        assert "host" not in run.slurm["scheduler_options"] and run.slurm["interface"] == "lo"
+    finally:
+        slurm.route_to_controller.cache_clear()
+
+
+def test_doctor_takes_workers_only_with_learners():
+    plan = spec.resolve("doctor", flags("doctor", "--learners", "8", "--workers", "2"))
+    assert plan.classroom == (8, 2) and plan.run.workers == 1  # its own check still starts one
+    assert spec.resolve("doctor", flags("doctor", "--learners", "30")).classroom == (30, 1)
+    with pytest.raises(BadInput, match="--workers goes with --learners"):
+        spec.resolve("doctor", flags("doctor", "--workers", "2"))

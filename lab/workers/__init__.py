@@ -78,6 +78,10 @@ class Workers:
         with `job_script` the worker job script (worker jobs only)."""
         return []
 
+    def unreached(self) -> str:
+        """Why no worker connected though they run ("": no such case)."""
+        return ""
+
     def scale(self, count: int) -> None:
         """Ask for `count` workers."""
         raise NotImplementedError

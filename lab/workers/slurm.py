@@ -3,6 +3,7 @@ lesson starts them."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from .. import diagnose, slurm
@@ -11,9 +12,10 @@ from ..spec import RunSpec
 from . import Waited
 from .distributed import DaskWorkers, private_folder, security
 
-# Seconds between two squeue calls while waiting: a site's controller serves
-# every learner of a class at once, and sites rate-limit (rl_enable).
-QUEUE_EVERY = 1.0
+# Seconds between two squeue calls while waiting, doubling up to the second
+# figure: a site's controller serves every learner of a class at once, and
+# sites rate-limit each user (rl_enable: 2 requests a second after a burst).
+QUEUE_EVERY = (1.0, 4.0)
 
 
 def refusal(error: RuntimeError) -> str:
@@ -87,6 +89,7 @@ class SlurmWorkers(DaskWorkers):
         start = time.monotonic()
         next_note = start + 5
         next_queue = start
+        pause = QUEUE_EVERY[0]
         submitted: float | None = None
         rows: list[dict] = []
         reported: set[str] = set()
@@ -103,7 +106,8 @@ class SlurmWorkers(DaskWorkers):
             if connected >= count:
                 return Waited(connected, took, ended_reason)
             if ids and now >= next_queue:
-                next_queue = now + QUEUE_EVERY
+                pause = min(pause * 2, QUEUE_EVERY[1]) if next_queue > start else QUEUE_EVERY[0]
+                next_queue = now + pause
                 try:
                     rows = slurm.queue(ids)
                 except SlurmError:  # a controller restarting: ask again, its jobs wait too
@@ -126,6 +130,20 @@ class SlurmWorkers(DaskWorkers):
                     say(f"waiting: {connected}/{count} workers connected, {pending}")
                 next_note = now + 5
             time.sleep(0.05)
+
+    def unreached(self) -> str:
+        """Worker jobs that run but whose workers never reached the scheduler:
+        the compute nodes cannot reach the address it listens on."""
+        try:
+            running = [row for row in slurm.queue(self.current_jobs()) if row["state"] == "RUNNING"]
+        except SlurmError:
+            return ""
+        if not running:
+            return ""
+        nodes = ", ".join(sorted({row["node"] for row in running}))
+        return (f"{len(running)} worker job(s) run (on {nodes}) but none reached the scheduler at "
+                f"{self.cluster.scheduler_address}: the compute nodes cannot reach that address; name the "
+                f"network they share with this host with --interface (here: {interfaces()})")
 
     def explain_ended(self, job_ids: list[str]) -> str:
         try:
@@ -164,6 +182,15 @@ class SlurmWorkers(DaskWorkers):
             if left:
                 slurm.cancel(left)
             slurm.wait_gone(sorted(self.submitted), timeout=60)
+
+
+def interfaces() -> str:
+    """This host's network interfaces and their IPv4 addresses, loopback aside."""
+    import psutil
+
+    found = [f"{name} {address.address}" for name, addresses in sorted(psutil.net_if_addrs().items())
+             for address in addresses if address.family == socket.AF_INET and name != "lo"]
+    return ", ".join(found) or "none"
 
 
 def pending_note(rows: list[dict]) -> str:
