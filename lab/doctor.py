@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import shutil
 import subprocess
 import time
@@ -87,7 +88,14 @@ def check_submit(spec: RunSpec) -> str:
         raise Failed(f"Slurm refuses the worker job: {err}",
                      "give the placement the site asks for (--account, --queue, --reservation, --qos, "
                      "or jobqueue.slurm.* in a site profile)") from None
-    return f"sbatch --test-only accepts the worker job ({said.splitlines()[-1] if said else 'no message'})"
+    answer = said.splitlines()[-1] if said else "no message"
+    # Accepted, but to start years ahead: nodes held by a reservation the job does not name.
+    start = re.search(r"to start at (\d{4})-", answer)
+    if start and int(start.group(1)) > time.localtime().tm_year + 1:
+        raise Failed(f"Slurm accepts the worker job but would never start it ({answer})",
+                     "its nodes are reserved: give the reservation (--reservation; scontrol show "
+                     "reservation lists them)")
+    return f"sbatch --test-only accepts the worker job ({answer})"
 
 
 def check_fits(spec: RunSpec) -> str:
@@ -134,22 +142,106 @@ def check_tls(spec: RunSpec) -> str:
 
 
 def check_worker(spec: RunSpec) -> str:
+    """A worker job as a run starts it, which must connect back to this host:
+    the one check of the network compute nodes share with it."""
+    from .errors import NoWorkers
     from .run import run
 
     notes: list[str] = []
-    result = run(spec, say=notes.append)
+    try:
+        result = run(spec, say=notes.append)
+    except NoWorkers as err:  # sbatch's refusal is a SlurmError: it says why itself
+        raise Failed(f"{err}{' (' + '; '.join(notes) + ')' if notes else ''}",
+                     "see squeue and the worker job's log (slurm-<job>.out)") from None
     if result.workers_connected < 1 or not result.correct:
-        raise Failed(f"no worker job connected within {spec.timeout:g}s ({'; '.join(notes)})",
-                     "check jobqueue.slurm.interface (a network the login and compute nodes "
-                     "share) and the worker job's log")
+        raise Failed(f"the worker computed a wrong sum ({result.total}, expected {result.expected})",
+                     "see the worker job's log")
     worker = result.workers[0]
     return (f"a worker job ({worker.job} on {worker.node}) started and connected "
             f"in {result.startup_seconds:.1f}s")
 
 
+def _pairs(line: str) -> dict[str, str]:
+    """Key=value words of one line of scontrol's -o output."""
+    return dict(word.split("=", 1) for word in line.split() if "=" in word)
+
+
+def _limit(value: str) -> int | None:
+    return int(value) if value.strip().isdigit() else None
+
+
+def check_classroom(spec: RunSpec, learners: int, workers: int) -> str:
+    """Whether `learners` runs of `workers` worker jobs each fit now where the
+    jobs go (the reservation's nodes, else the partition's): free cores and
+    memory, whole-node partitions, and the account's limits on each learner
+    (MaxJobs, MaxSubmitJobs) and on all of them (GrpTRES cpu, GrpJobs)."""
+    name = partition(spec)
+    cores = int(spec.slurm.get("cores", 1))
+    memory = -(-parse_bytes(spec.slurm["memory"]) // 1024**2)  # MiB, as dask-jobqueue writes --mem
+    placement = dict(flag.lstrip("-").split("=", 1) for flag in spec.placement)
+    reservation = placement.get("reservation")
+    where = f"reservation {reservation!r}" if reservation else f"partition {name!r}"
+    if reservation:
+        said = _pairs(slurm.run("scontrol", "show", "reservation", reservation, "-o"))
+        nodes = set(slurm.run("scontrol", "show", "hostnames", said.get("Nodes", "")).split())
+    else:
+        nodes = set(slurm.run("sinfo", "-h", "-N", "-p", name, "-o", "%N").split())
+    whole_node = "EXCLUSIVE" in _pairs(slurm.run("scontrol", "show", "partition", name, "-o")).get(
+        "OverSubscribe", "")
+    total = free = 0
+    for line in slurm.run("scontrol", "show", "node", "-o").splitlines():
+        node = _pairs(line)
+        if node.get("NodeName") not in nodes:
+            continue
+        cpus, memory_mb = int(node.get("CPUTot", 0)), int(node.get("RealMemory", 0))
+        fits = 1 if whole_node else min(cpus // cores, memory_mb // memory)
+        idle_cpus, idle_mb = cpus - int(node.get("CPUAlloc", 0)), memory_mb - int(node.get("AllocMem", 0))
+        usable = not any(bad in node.get("State", "") for bad in ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING"))
+        total += fits
+        if usable:
+            free += (1 if idle_cpus == cpus else 0) if whole_node else min(idle_cpus // cores, idle_mb // memory)
+    limits = []
+    account = placement.get("account")
+    if account:
+        rows = slurm.run("sacctmgr", "-n", "-P", "show", "assoc", f"account={account}",
+                         "format=user,maxjobs,maxsubmit,grpjobs,grptres").splitlines()
+        me = getpass.getuser()
+        for row in rows:
+            user, max_jobs, max_submit, grp_jobs, grp_tres = (row.split("|") + [""] * 5)[:5]
+            if user == me:
+                for label, value in (("MaxJobs", max_jobs), ("MaxSubmitJobs", max_submit)):
+                    limit = _limit(value)
+                    if limit is not None and limit < workers:
+                        raise Failed(f"{account}'s {label}={value} per user is less than {workers} workers: "
+                                     "the rest would never start (a Dask cluster's jobs do not end)",
+                                     f"--workers {value} or fewer")
+            elif not user:  # the account's own row: limits on all its users together
+                cpu = dict(item.split("=", 1) for item in grp_tres.split(",") if "=" in item).get("cpu", "")
+                if _limit(cpu) is not None:
+                    limits.append((f"GrpTRES cpu={cpu}", int(cpu) // (cores * workers)))
+                if _limit(grp_jobs) is not None:
+                    limits.append((f"GrpJobs={grp_jobs}", int(grp_jobs) // workers))
+    at_once = min([free // workers, *(n for _, n in limits)])
+    each = f"{workers} worker job(s) of {cores} core(s) and {memory}M" + (" (whole nodes)" if whole_node else "")
+    if at_once >= learners:
+        return (f"{learners} learners x {each} fit {where} now: {learners * workers} of {free} free job "
+                f"slots ({len(nodes)} nodes, {total} slots in all); nobody waits")
+    bound = min(limits, key=lambda item: item[1])[0] if limits and min(n for _, n in limits) == at_once \
+        else f"{free} free job slots on {len(nodes)} nodes"
+    rounds = -(-learners // at_once) if at_once else 0
+    wait = (f"{at_once} run at once, the other {learners - at_once} wait for earlier learners' clusters to "
+            f"close ({rounds} rounds; their worker jobs pend, Reason=Resources)") if at_once else \
+        "none can start now"
+    raise Failed(f"{learners} learners x {each} do not fit {where} now ({bound}): {wait}",
+                 f"--workers {max(1, free // learners)} each, more nodes, or the class in turns")
+
+
 def run_checks(plan: Plan, site: str | None, say) -> bool:
     checks = [check_client, check_partition, check_account, check_fits, check_submit, check_munge, check_tls,
               check_worker]
+    if plan.classroom:
+        learners, workers = plan.classroom
+        checks.append(lambda spec: check_classroom(spec, learners, workers))
     say(f"lab doctor: site {site or '(none: dask config only)'}"
         + (f", in Apptainer image {apptainer.image()}" if apptainer.image() else ""))
     failed = 0

@@ -52,3 +52,71 @@ def test_a_worker_job_the_site_refuses_fails_in_its_words(stand_in):
     with pytest.raises(doctor.Failed, match="Slurm refuses the worker job: sbatch --test-only failed: sbatch: error: "
                                             "You must give an account / sbatch: error: Batch job submission failed"):
         doctor.check_submit(spec(interface=None))
+
+
+def test_a_worker_job_held_off_by_a_reservation_fails_though_sbatch_accepts_it(stand_in):
+    """sbatch --test-only takes a job whose nodes a reservation holds, and
+    answers a start date millennia ahead: the job would never run."""
+    stand_in("sbatch", "cat >/dev/null; echo 'sbatch: Job 3 to start at 4068-06-10T22:47:48 using 1 processors "
+                       "on nodes compute-2 in partition debug' >&2")
+    with pytest.raises(doctor.Failed, match=r"would never start it \(sbatch: Job 3 to start at 4068-06-10") as err:
+        doctor.check_submit(spec(account="def-prof1_cpu", interface=None))
+    assert "--reservation" in err.value.fix
+
+
+def site(stand_in, *, alloc=(0, 0), exclusive=False, assoc="learner|||\n"):
+    """Stand-ins of a site of 2 nodes of 2 CPUs and 2048 MB (c1 with `alloc`
+    CPUs and MB taken) in partition debug, held by reservation workshop, and
+    the associations sacctmgr lists (user|MaxJobs|MaxSubmitJobs|GrpJobs|GrpTRES)."""
+    stand_in("sinfo", "case \"$*\" in *%N*) printf 'c1\\nc2\\n' ;; *) echo 'debug*' ;; esac")
+    nodes = (f"NodeName=c1 CPUAlloc={alloc[0]} CPUTot=2 RealMemory=2048 AllocMem={alloc[1]} State=MIXED\n"
+             "NodeName=c2 CPUAlloc=0 CPUTot=2 RealMemory=2048 AllocMem=0 State=IDLE\n"
+             "NodeName=c9 CPUAlloc=0 CPUTot=64 RealMemory=99999 AllocMem=0 State=IDLE\n")  # not ours
+    stand_in("scontrol", f"""case "$2" in
+        partition) echo 'PartitionName=debug OverSubscribe={"EXCLUSIVE" if exclusive else "NO"} State=UP' ;;
+        node) printf '{nodes}' ;;
+        reservation) echo 'ReservationName=workshop Nodes=c[1-2] NodeCnt=2 Accounts=def-prof1_cpu' ;;
+        hostnames) [ "$3" = 'c[1-2]' ] && printf 'c1\\nc2\\n' ;;
+        esac""")
+    stand_in("sacctmgr", f"printf '{assoc}'")
+
+
+def placed(*flags: str) -> RunSpec:
+    """The lesson's worker job, placed by an account (and `flags`)."""
+    return RunSpec("slurm", workers=1, size=1000, parts=1,
+                   slurm={"cores": 1, "memory": "256M", "walltime": "00:05:00"},
+                   placement=("--account=def-prof1_cpu", *flags))
+
+
+def test_a_class_that_fits_now_waits_for_nothing(stand_in, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    site(stand_in)
+    assert doctor.check_classroom(placed("--reservation=workshop"), learners=2, workers=2) == (
+        "2 learners x 2 worker job(s) of 1 core(s) and 245M fit reservation 'workshop' now: 4 of 4 free job "
+        "slots (2 nodes, 4 slots in all); nobody waits")
+
+
+@pytest.mark.parametrize("options, says", [
+    # 8 learners x 1 worker on 4 cores: 4 at once, in 2 rounds
+    (dict(), r"8 learners x 1 worker job\(s\) of 1 core\(s\) and 245M do not fit partition 'debug' now "
+             r"\(4 free job slots on 2 nodes\): 4 run at once, the other 4 wait .* \(2 rounds"),
+    # a node's cores taken by others' jobs: 2 free
+    (dict(alloc=(2, 512)), r"\(2 free job slots on 2 nodes\): 2 run at once, the other 6 wait .* \(4 rounds"),
+    # whole-node jobs: a job a node
+    (dict(exclusive=True), r"245M \(whole nodes\) do not fit .* \(2 free job slots on 2 nodes\): 2 run at once"),
+    # the account's limit on all its users together
+    (dict(assoc="learner|||\\n||||cpu=3\\n"), r"\(GrpTRES cpu=3\): 3 run at once, the other 5 wait"),
+])
+def test_a_class_too_big_for_the_site_now_says_who_waits(stand_in, monkeypatch, options, says):
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    site(stand_in, **options)
+    with pytest.raises(doctor.Failed, match=says):
+        doctor.check_classroom(placed(), learners=8, workers=1)
+
+
+def test_workers_over_a_learners_job_limit_would_never_start(stand_in, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    site(stand_in, assoc="learner|1|12||\\n")
+    with pytest.raises(doctor.Failed, match=r"def-prof1_cpu's MaxJobs=1 per user is less than 2 workers") as err:
+        doctor.check_classroom(placed(), learners=1, workers=2)
+    assert err.value.fix == "--workers 1 or fewer"
