@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from . import apptainer, config, diagnose, slurm
+from . import apptainer, config, diagnose, openssl_queue, slurm
 from .errors import BadInput, RunFailed
 from .run import report
 from .spec import Plan, RunSpec
@@ -27,6 +27,34 @@ EXTRA_RANKS = 2
 def scheduler_file() -> str:
     """Where the ranks meet: the home folder, which every node of a site shares."""
     return str(Path("~/.cache/dask-slurm-lab/scheduler-{job_id}.json").expanduser())
+
+
+def job_security(rank: int, job_id: str, timeout: float):
+    """The job's TLS credentials, the same for every rank: rank 0 makes them
+    (temporary, as a run's) and writes them beside the scheduler file, in a
+    folder of the owner's alone; the others wait for that file. None when
+    lab.tls is off. Rank 1 (the client) deletes the file when the run ends."""
+    from distributed.security import Security
+
+    if not config.lab("tls"):
+        return None
+    openssl_queue.warn_if_off()
+    path = Path(scheduler_file()).parent / f"tls-{job_id}.json"
+    fields = ("tls_ca_file", "tls_scheduler_cert", "tls_scheduler_key", "tls_worker_cert", "tls_worker_key",
+              "tls_client_cert", "tls_client_key")
+    if rank == 0:
+        made = Security.temporary()
+        new = path.with_suffix(".new")
+        handle = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w") as out:
+            json.dump({name: getattr(made, name) for name in fields}, out)
+        new.replace(path)  # whole, or not there: the others read it only then
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RunFailed(f"rank {rank}: no TLS credentials from rank 0 within {timeout:g}s ({path})")
+        time.sleep(0.2)
+    return Security(require_encryption=True, **json.loads(path.read_text()))
 
 
 def job_script(plan: Plan, sif: str | None) -> str:
@@ -89,40 +117,64 @@ def run_as_rank(spec: RunSpec, json_path) -> int:
     return 0 if result is None else report(result, json_path)  # None: the scheduler or a worker
 
 
+def runner_class(security):
+    """dask-jobqueue's SLURMRunner, whose client rank also ends the scheduler
+    over TLS (its own connection for that takes no credentials)."""
+    from dask_jobqueue.slurm import SLURMRunner
+    from distributed.core import rpc
+
+    class Runner(SLURMRunner):
+        async def before_client_start(self):
+            if security is not None and self.scheduler_address:
+                self.scheduler_comm = rpc(self.scheduler_address,
+                                          connection_args=security.get_connection_args("client"))
+            await super().before_client_start()
+
+    return Runner
+
+
 def run_ranks(spec: RunSpec, say=print):
     """One rank of the job. The client rank returns the study's RunResult;
     the scheduler and the workers return None once the client is done."""
     from dask.distributed import Client
-    from dask_jobqueue.slurm import SLURMRunner
 
     from .graph import build_graph, expected_sum
     from .results import Placement, RunResult
     from .workers import where
+    from .workers.distributed import private_folder
 
     rank = int(os.environ.get("SLURM_PROCID", "-1"))
+    job_id = os.environ["SLURM_JOB_ID"]
     wall_start = time.monotonic()
+    private_folder(str(Path(scheduler_file()).parent))  # the owner's alone: the credentials go there too
+    security = job_security(rank, job_id, spec.timeout)
+    secure = {} if security is None else {"security": security}
     try:
-        runner = SLURMRunner(scheduler_file=scheduler_file())
+        runner = runner_class(security)(scheduler_file=scheduler_file(), worker_options=dict(secure),
+                                        scheduler_options={**secure, **({"protocol": "tls"} if secure else {})})
     except KeyboardInterrupt:
         # SLURMRunner ends the scheduler and the workers with SIGINT once
         # the client has closed: their normal end.
         if rank != 1:
             return None
         raise
-    with runner, Client(runner) as client:
-        start = time.monotonic()
-        client.wait_for_workers(runner.n_workers, timeout=spec.timeout)
-        startup = time.monotonic() - start
-        placed = [Placement(**fields) for fields in client.run(where).values()]
-        say(f"computing {spec.parts} parts of {spec.size} on {len(placed)} workers (job {os.environ['SLURM_JOB_ID']}, "
-            f"client on {socket.gethostname()}) ...")
-        compute_start = time.monotonic()
-        total = client.compute(build_graph(spec.size, spec.parts)).result()
-        compute = time.monotonic() - compute_start
+    try:
+        with runner, Client(runner, **secure) as client:
+            start = time.monotonic()
+            client.wait_for_workers(runner.n_workers, timeout=spec.timeout)
+            startup = time.monotonic() - start
+            placed = [Placement(**fields) for fields in client.run(where).values()]
+            say(f"computing {spec.parts} parts of {spec.size} on {len(placed)} workers (job {job_id}, "
+                f"client on {socket.gethostname()}, scheduler {client.scheduler.address}) ...")
+            compute_start = time.monotonic()
+            total = client.compute(build_graph(spec.size, spec.parts)).result()
+            compute = time.monotonic() - compute_start
+    finally:
+        (Path(scheduler_file()).parent / f"tls-{job_id}.json").unlink(missing_ok=True)
     return RunResult(
         backend="runner", workers_requested=runner.n_workers, workers_connected=len(placed),
         size=spec.size, parts=spec.parts, total=total, expected=expected_sum(spec.size, spec.parts),
         compute_seconds=compute, startup_seconds=startup, wall_seconds=time.monotonic() - wall_start,
         workers=sorted(placed, key=lambda w: (w.node, w.job)), compute_times=[compute],
-        job_ids=[os.environ["SLURM_JOB_ID"]], phases={"wait_for_workers": startup, "compute": compute},
+        job_ids=[job_id], phases={"wait_for_workers": startup, "compute": compute},
     )

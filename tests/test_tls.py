@@ -46,6 +46,27 @@ def test_worker_jobs_get_tls_credentials_only_their_owner_reads(tmp_path, monkey
     assert " tls://127.0.0.1:" in line and f"--tls-ca-file {folder}/" in line and "--tls-key" in line
 
 
+@pytest.mark.parametrize("tls", [True, False])
+def test_job_modes_ranks_talk_tls_with_credentials_of_the_job(tmp_path, tls):
+    """The ranks of `lab job`'s srun (scheduler, client, a worker), here as
+    three processes with srun's variables: rank 0 makes the job's credentials
+    in a folder of the owner's alone, every rank uses them, the client deletes
+    them at the end; lab.tls false is plain TCP."""
+    import os
+
+    lab = Path(sys.executable).with_name("lab")
+    env = dict(os.environ, HOME=str(tmp_path), SLURM_NTASKS="3", SLURM_JOB_ID="77", DASK_LAB__TLS=str(tls).lower())
+    ranks = [subprocess.Popen([lab, "run", "--runner", "--size", "100000", "--parts", "2",
+                               "--json", tmp_path / "result.json"], env={**env, "SLURM_PROCID": str(rank)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in range(3)]
+    outputs = [rank.communicate(timeout=120)[0] for rank in ranks]
+    assert [rank.returncode for rank in ranks] == [0, 0, 0], outputs
+    assert f"scheduler {'tls' if tls else 'tcp'}://" in outputs[1]
+    assert json.loads((tmp_path / "result.json").read_text())["correct"]
+    folder = tmp_path / ".cache" / "dask-slurm-lab"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and not list(folder.glob("tls-*"))
+
+
 def test_tls_can_be_turned_off():
     with workers.open_workers(resolved(**{"lab.tls": False})) as local:
         assert local.cluster.scheduler_address.startswith("tcp://")
