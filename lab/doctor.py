@@ -89,11 +89,12 @@ def check_submit(spec: RunSpec) -> str:
                      "give the placement the site asks for (--account, --queue, --reservation, --qos, "
                      "or jobqueue.slurm.* in a site profile)") from None
     answer = said.splitlines()[-1] if said else "no message"
-    # Accepted, but to start years ahead: nodes held by a reservation the job does not name.
-    start = re.search(r"to start at (\d{4})-", answer)
-    if start and int(start.group(1)) > time.localtime().tm_year + 1:
-        raise Failed(f"Slurm accepts the worker job but would never start it ({answer})",
-                     "its nodes are reserved: give the reservation (--reservation; scontrol show "
+    # Accepted, but to start a day or more ahead: its nodes are held, by a
+    # reservation the job does not name, or a queue no lesson can wait out.
+    start = re.search(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", answer)
+    if start and time.mktime(time.strptime(start.group(1), "%Y-%m-%dT%H:%M:%S")) > time.time() + 86400:
+        raise Failed(f"Slurm accepts the worker job but would start it only at {start.group(1)} ({answer})",
+                     "its nodes are held: give the workshop's reservation (--reservation; scontrol show "
                      "reservation lists them)")
     return f"sbatch --test-only accepts the worker job ({answer})"
 
@@ -151,7 +152,7 @@ def check_worker(spec: RunSpec) -> str:
     try:
         result = run(spec, say=notes.append)
     except NoWorkers as err:  # sbatch's refusal is a SlurmError: it says why itself
-        raise Failed(f"{err}{' (' + '; '.join(notes) + ')' if notes else ''}",
+        raise Failed(f"{err}{' (' + notes[-1] + ')' if notes else ''}",
                      "see squeue and the worker job's log (slurm-<job>.out)") from None
     if result.workers_connected < 1 or not result.correct:
         raise Failed(f"the worker computed a wrong sum ({result.total}, expected {result.expected})",
@@ -232,8 +233,10 @@ def check_classroom(spec: RunSpec, learners: int, workers: int) -> str:
     wait = (f"{at_once} run at once, the other {learners - at_once} wait for earlier learners' clusters to "
             f"close ({rounds} rounds; their worker jobs pend, Reason=Resources)") if at_once else \
         "none can start now"
+    fewer = f"--workers {free // learners} each, " if free // learners else ""
     raise Failed(f"{learners} learners x {each} do not fit {where} now ({bound}): {wait}",
-                 f"--workers {max(1, free // learners)} each, more nodes, or the class in turns")
+                 f"{fewer}more nodes, or the class in turns of {at_once}" if at_once else
+                 f"{fewer}more nodes, or wait for the running jobs")
 
 
 def run_checks(plan: Plan, site: str | None, say) -> bool:

@@ -233,6 +233,14 @@ login)
     directory_learners | while read -r uid name; do
         [ -d "/home/$name" ] || install -d -o "$uid" -g 2000 -m 0700 "/home/$name"
     done
+    # The strict site's dask config for the lesson's own scripts names the
+    # network compute nodes reach, as a site that supports Dask writes it: on
+    # this login node eth0 is the site network, where the default route goes.
+    if [ "${LAB_STRICT:-0}" = 1 ]; then
+        cluster_if=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')" | grep -o 'dev [^ ]*' | cut -d' ' -f2)
+        sed -i -E "s/^( *interface:).*/\1 $cluster_if/" /etc/dask/lab.yaml
+        log "the lesson's scripts: jobqueue.slurm.interface $cluster_if (/etc/dask/lab.yaml)"
+    fi
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
     sacctmgr -i show runawayjobs >/dev/null 2>&1 || true
