@@ -97,35 +97,35 @@ def command(plan: Plan, args=None, say=print) -> int:
     probe), the compute-time table (its runs), and the GIL episode in jobs of
     each of its gil_cpus CPUs."""
     assert plan.probe is not None  # spec.resolve("prep") makes it
-    out = results.new_run_dir(plan.results, prefix="lesson-")
-    write = lambda name, text: results.write_atomic(out / name, text)  # noqa: E731
+    with results.new_results(plan.results, prefix="lesson-") as out:
+        write = lambda name, text: results.write_atomic(out / name, text)  # noqa: E731
 
-    say("job script and squeue (PD, then R) ...")
-    script, pending, running = squeue_snapshots(plan.probe)
-    write("job-script.md", snippet("print(cluster.job_script())", None, script))
-    if pending:
-        write("squeue-pending.md", snippet("worker job queued", "squeue", pending))
-    write("squeue-running.md", snippet("worker job running", "squeue", running))
+        say("job script and squeue (PD, then R) ...")
+        script, pending, running = squeue_snapshots(plan.probe)
+        write("job-script.md", snippet("print(cluster.job_script())", None, script))
+        if pending:
+            write("squeue-pending.md", snippet("worker job queued", "squeue", pending))
+        write("squeue-running.md", snippet("worker job running", "squeue", running))
 
-    seconds: dict[int, float] = {}
-    cores, queue_wait = 0, 0.0
-    for spec in plan.runs:
-        say(f"compute time with {spec.workers} worker(s) ...")
-        result = run(spec, say=lambda text: print(f"  {text}", file=sys.stderr))
-        check_sum(result.total, spec.size, spec.parts)  # WrongSum: one line, exit 1
-        seconds[spec.workers] = result.compute_seconds
-        cores = max(cores, result.cores_available)
-        queue_wait = max(queue_wait, result.phases.get("wait_for_workers", 0.0))
-    write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')}, "
-          f"{plan.probe.parts} parts of {plan.probe.size} -->\n"
-          + compare_with_lesson(seconds, plan.probe.parts, cores, queue_wait))
+        seconds: dict[int, float] = {}
+        cores, queue_wait = 0, 0.0
+        for spec in plan.runs:
+            say(f"compute time with {spec.workers} worker(s) ...")
+            result = run(spec, say=lambda text: print(f"  {text}", file=sys.stderr))
+            check_sum(result.total, spec.size, spec.parts)  # WrongSum: one line, exit 1
+            seconds[spec.workers] = result.compute_seconds
+            cores = max(cores, result.cores_available)
+            queue_wait = max(queue_wait, result.phases.get("wait_for_workers", 0.0))
+        write("compute-times.md", f"<!-- compute times: made by `lab prep` on {time.strftime('%Y-%m-%d')}, "
+              f"{plan.probe.parts} parts of {plan.probe.size} -->\n"
+              + compare_with_lesson(seconds, plan.probe.parts, cores, queue_wait))
 
-    for cpus in plan.gil_cpus:
-        say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")
-        job, printed, report = gil_job(cpus, plan.probe, out)
-        write(f"gil-{cpus}cpu.md", snippet(f"GIL episode, threaded scheduler, {cpus} CPU(s)",
-                                           f"srun --cpus-per-task={cpus} python compute.py", printed))
-        write(f"seff-{cpus}cpu.md", snippet(f"GIL episode, {cpus} CPU(s)", f"seff {job}", report))
-    say(f"lesson snippets: {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
-    return 0
+        for cpus in plan.gil_cpus:
+            say(f"GIL episode: threaded scheduler on {cpus} CPU(s), then seff ...")
+            job, printed, report = gil_job(cpus, plan.probe, out)
+            write(f"gil-{cpus}cpu.md", snippet(f"GIL episode, threaded scheduler, {cpus} CPU(s)",
+                                               f"srun --cpus-per-task={cpus} python compute.py", printed))
+            write(f"seff-{cpus}cpu.md", snippet(f"GIL episode, {cpus} CPU(s)", f"seff {job}", report))
+        say(f"lesson snippets: {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
+        return 0
 

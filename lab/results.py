@@ -5,6 +5,7 @@ atomically, in a folder no earlier study used."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -201,6 +202,19 @@ def new_run_dir(base: Path, prefix: str = "") -> Path:
         except FileExistsError:
             continue
         return base / run_id
+
+
+@contextlib.contextmanager
+def new_results(base: Path, prefix: str = ""):
+    """new_run_dir, removed again when the command fails before it wrote
+    anything there (a refused first job); what was measured stays."""
+    folder = new_run_dir(base, prefix)
+    try:
+        yield folder
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty folder
+        raise
 
 
 def to_csv(rows: list[Row]) -> str:

@@ -101,29 +101,29 @@ def command(plan: Plan, args=None, say=print) -> int:
     if importlib.util.find_spec("matplotlib") is None:  # before any run and any folder
         raise BadInput("this image has no matplotlib for the study's plot (compute nodes run workers only); "
                        "run lab study on the login node (make study)")
-    run_dir = results.new_run_dir(plan.results)
-    meta = versions()
-    rows: list[Row] = []
-    runs = plan.runs
-    say(f"study {run_dir.name}: {len(runs)} runs -> {run_dir}")
-    for number, spec in enumerate(runs):
-        progress(number, len(runs), f"{spec.scheduler} / {spec.kernel} / {spec.workers} workers")
-        result = run(spec, say=lambda text: print(f"\n  {text}", file=sys.stderr))
-        rows.append(Row.from_run(result, run_dir.name, meta))
-        results.add_speedups(rows)
-        results.save(run_dir, rows, report_markdown(rows, notes(rows), meta))  # kept if interrupted
-    progress(len(runs), len(runs), "done")
-    for row in rows:  # accounting records are final a moment after the jobs end
-        if row.job_ids:
-            row.cpu_efficiency = cpu_efficiency(row.job_ids.split(";"))
-    said = notes(rows)
-    results.save(run_dir, rows, report_markdown(rows, said, meta))
-    from .plot import plot
+    with results.new_results(plan.results) as run_dir:
+        meta = versions()
+        rows: list[Row] = []
+        runs = plan.runs
+        say(f"study {run_dir.name}: {len(runs)} runs -> {run_dir}")
+        for number, spec in enumerate(runs):
+            progress(number, len(runs), f"{spec.scheduler} / {spec.kernel} / {spec.workers} workers")
+            result = run(spec, say=lambda text: print(f"\n  {text}", file=sys.stderr))
+            rows.append(Row.from_run(result, run_dir.name, meta))
+            results.add_speedups(rows)
+            results.save(run_dir, rows, report_markdown(rows, notes(rows), meta))  # kept if interrupted
+        progress(len(runs), len(runs), "done")
+        for row in rows:  # accounting records are final a moment after the jobs end
+            if row.job_ids:
+                row.cpu_efficiency = cpu_efficiency(row.job_ids.split(";"))
+        said = notes(rows)
+        results.save(run_dir, rows, report_markdown(rows, said, meta))
+        from .plot import plot
 
-    plot(rows, run_dir / "study.png")
-    say(format_table(rows))
-    for note in said:
-        say(f"- {note}")
-    say(f"results: {run_dir}/results.csv, results.json, results.md, study.png")
-    return 0
+        plot(rows, run_dir / "study.png")
+        say(format_table(rows))
+        for note in said:
+            say(f"- {note}")
+        say(f"results: {run_dir}/results.csv, results.json, results.md, study.png")
+        return 0
 

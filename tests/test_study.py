@@ -306,3 +306,17 @@ def test_the_timer_counts_the_compute_alone(monkeypatch):
 def test_threads_that_speed_up_pure_python_are_flagged_unexpected():
     said = notes(add_speedups([row("threads", workers=1, seconds=8.0), row("threads", workers=2, seconds=4.1)]))
     assert said[0].startswith("UNEXPECTED: threads sped up the pure-Python kernel (1.95x at 2 workers")
+
+
+def test_a_command_that_fails_before_writing_leaves_no_results_folder(tmp_path):
+    """A refused first job: no empty results/<run-id>/ left; a folder with
+    what was measured before the failure stays."""
+    from lab import results
+
+    with pytest.raises(RuntimeError), results.new_results(tmp_path) as folder:
+        raise RuntimeError("sbatch refused the worker job")
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt), results.new_results(tmp_path, prefix="lesson-") as folder:
+        (folder / "results.json").write_text("[]")
+        raise KeyboardInterrupt
+    assert (folder / "results.json").exists()
