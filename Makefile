@@ -62,6 +62,7 @@ up: ## start the cluster (NODES=4) and return when a test job has run
 	@plan=$$(bin/preflight up) && ids=$$(bin/learner-ids) || exit $$?; echo "$$plan" >&2; \
 	 export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
 	 $(MAKE) --no-print-directory images || exit $$?; \
+	 bin/switch-site || exit $$?; \
 	 $(COMPOSE) up -d --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
 	@bin/wait-ready "$$NODES" "$$READY_TIMEOUT"
@@ -158,10 +159,11 @@ sif: ## build lab.sif for a real cluster (apptainer where installed; else in a c
 	@$(MAKE) --no-print-directory images
 	@containers/make-sif.sh lab.sif
 
-bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*, bench/apptainer.*
+bench: venv ## measure the lab on a cluster of its own (COLD=1: no build cache; REPEAT=n); bench/results.*, bench/apptainer.*, bench/classroom.*
 	@bin/preflight bench
 	$(VENV)/bin/python -m bench.bench $$([ "$${COLD:-0}" = 1 ] && echo --cold) $(call flag,REPEAT,--repeat)
 	$(VENV)/bin/python -m bench.apptainer
+	$(VENV)/bin/python -m bench.classroom
 
 # requirements.lock is for the images' Python (its pin in lab.Dockerfile),
 # requirements-dev.lock for this host's venv (Python 3.11 and newer).

@@ -73,6 +73,8 @@ if [ "${LAB_STRICT:-0}" = 1 ]; then
             accounts=def-prof1_cpu,lab flags=ignore_jobs >/dev/null
     fi
     placement=(--account=lab --reservation=workshop)
+else  # the plain cluster after the strict site: its reservation would hold every node
+    scontrol delete reservation=workshop >/dev/null 2>&1 || true
 fi
 out=$(runuser -u learner -- srun --nodes="$nodes" --ntasks-per-node=1 --time=1 "${placement[@]}" \
       --job-name=cluster-ready hostname 2>&1) || {

@@ -236,10 +236,12 @@ login)
     # The strict site's dask config for the lesson's own scripts names the
     # network compute nodes reach, as a site that supports Dask writes it: on
     # this login node eth0 is the site network, where the default route goes.
-    if [ "${LAB_STRICT:-0}" = 1 ]; then
+    # The scheduler's interface only: a compute node has no such interface,
+    # and its workers find their way to the scheduler's address themselves.
+    if [ "${LAB_STRICT:-0}" = 1 ] && ! grep -q scheduler-options /etc/dask/lab.yaml; then
         cluster_if=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')" | grep -o 'dev [^ ]*' | cut -d' ' -f2)
-        sed -i -E "s/^( *interface:).*/\1 $cluster_if/" /etc/dask/lab.yaml
-        log "the lesson's scripts: jobqueue.slurm.interface $cluster_if (/etc/dask/lab.yaml)"
+        sed -i -E "s/^( *)interface:.*/\1interface: null\n\1scheduler-options: {interface: $cluster_if}/" /etc/dask/lab.yaml
+        log "the lesson's scripts: the scheduler on $cluster_if (/etc/dask/lab.yaml)"
     fi
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
