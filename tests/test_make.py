@@ -123,6 +123,7 @@ def test_a_hostile_variable_is_refused_and_nothing_runs(host, target, name, host
     ("up", "READY_TIMEOUT=soon", "READY_TIMEOUT must be a whole number"),
     ("clean", "FORCE=yes", "FORCE must be one of: 0 1"),
     ("up", "APPTAINER=yes", "APPTAINER must be one of: 0 1"),
+    ("up", "SITE=alliance", "SITE must be one of: plain strict"),
     ("lesson", "LESSON=/etc", "LESSON must be a lesson's folder in ./work, which the cluster sees as ~/work"),
     ("lesson", "LESSON=work/../etc", "LESSON must be a folder name of letters, digits"),
     ("lesson", "LESSON=work/nothing-here", "LESSON=work/nothing-here has no _episodes/ folder: put a lesson"),
@@ -347,3 +348,15 @@ def test_apptainer_1_adds_the_apptainer_nodes_file_and_their_images():
     assert {"dask-slurm-lab/slurm-apptainer", "dask-slurm-lab/node-apptainer", "dask-slurm-lab/slurm"} <= \
         {tag.split(":")[0] for tag in images} and not any(tag.startswith("dask-slurm-lab/node:") for tag in images)
     assert value("COMPOSE_FILE") == "" and value("COMPOSE_FILE", "APPTAINER=0") == ""
+
+
+def test_site_strict_adds_the_strict_file_over_the_apptainer_one_and_the_directorys_image():
+    """make up SITE=strict: the real Apptainer's nodes (apptainer.yaml), then
+    the strict site over them (strict.yaml), and make builds the LDAP image."""
+    def value(name: str, *args: str) -> str:
+        return subprocess.run(["make", "-s", "--no-print-directory", f"print-{name}", *args], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert value("COMPOSE_FILE", "SITE=strict") == "compose.yaml:slurm-dev/apptainer.yaml:slurm-dev/strict.yaml"
+    names = {tag.split(":")[0] for tag in value("IMAGES", "SITE=strict").split()}
+    assert {"dask-slurm-lab/ldap", "dask-slurm-lab/slurm-apptainer", "dask-slurm-lab/node-apptainer"} <= names
+    assert value("COMPOSE_FILE", "SITE=plain") == ""

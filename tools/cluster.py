@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,8 +112,60 @@ class Cluster:
             shutil.chown(path, FOLDER_OWNER, FOLDER_OWNER)
         return copy
 
-    def queue(self) -> list[str]:
-        return self.out("squeue -h -u learner -o %i").split()
+    def queue(self, user: str = "learner") -> list[str]:
+        return self.out(f"squeue -h -u {user} -o %i").split()
+
+    def as_learner(self, name: str, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """A login shell command as a directory learner of the strict site
+        (make up SITE=strict), who is in no /etc/passwd: runuser looks them
+        up through nslcd, as a site's login does."""
+        return self.compose("exec", "-T", "login", "runuser", "-u", name, "--", "bash", "-lc", command,
+                            timeout=timeout)
+
+    def classroom(self, learners: int, exports: str, timeout: float = 600) -> list[dict]:
+        """The lesson's SLURMCluster script (tests/lesson/code), typed by
+        `learners` directory learners at once on the strict site, each in their
+        own home with `exports` (what a site tells them to export, e.g.
+        SBATCH_ACCOUNT=...). Per learner: name, exit status, output, seconds
+        to the result, and each worker job's wait in the queue (sacct's Start
+        minus Submit); and the controller's requests meanwhile (sdiag)."""
+        script = (ROOT / "tests" / "lesson" / "code" / "compute-distributed.py").read_text()
+        names = [f"learner{n:02d}" for n in range(1, learners + 1)]
+        for name in names:
+            done = self.as_learner(name, f"cat > ~/compute-distributed.py <<'EOF'\n{script}\nEOF")
+            assert done.returncode == 0, done.stderr
+        since = self.out("date +%Y-%m-%dT%H:%M:%S", user="root").strip()
+        before = controller_requests(self.out("sdiag", user="root"))
+
+        def one(name: str) -> dict:
+            start = time.monotonic()
+            done = self.as_learner(name, f"cd && {exports} python compute-distributed.py", timeout=timeout)
+            return {"learner": name, "status": done.returncode, "output": done.stdout + done.stderr,
+                    "seconds": time.monotonic() - start}
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=learners) as pool:
+            runs = list(pool.map(one, names))
+        elapsed = time.monotonic() - start
+        requests = controller_requests(self.out("sdiag", user="root")) - before
+        for run in runs:
+            rows = self.out(f"sacct -n -P -X -u {run['learner']} -S {since} -o JobName,Submit,Start", user="root")
+            run["queue_waits"] = [
+                _seconds_between(submit, started) for job, submit, started in
+                (row.split("|") for row in rows.splitlines() if row.strip()) if job == "dask-worker"]
+        return [{**run, "elapsed": elapsed, "requests": requests} for run in runs]
 
     def logs(self) -> str:
         return self.compose("logs", "--tail=80").stdout
+
+
+def controller_requests(sdiag: str) -> int:
+    """Every remote procedure call slurmctld has served, by sdiag's count by user."""
+    by_user = sdiag.split("Remote Procedure Call statistics by user", 1)[-1]
+    return sum(int(count) for count in re.findall(r"count:(\d+)", by_user.split("\n\n")[0]))
+
+
+def _seconds_between(first: str, second: str) -> float:
+    """Seconds from one of sacct's times to another (Unknown: not started)."""
+    parse = lambda text: time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))  # noqa: E731
+    return parse(second) - parse(first) if not {first, second} & {"Unknown", "None"} else float("inf")
