@@ -5,6 +5,7 @@ so no figure in the docs is typed by hand:
   build/test-times.md    (written by a whole test run)       -> docs/test-times.md -> docs/figures.md "tests"
   bench/results.md       (written by bench/bench.py)         -> docs/figures.md "bench"
   bench/apptainer.md     (written by bench/apptainer.py)     -> README.md "apptainer"
+  bench/classroom.md     (written by bench/classroom.py)     -> README.md "classroom"
   docs/study.md          (written by lab study: results.md)  -> docs/instructor.md "study"
 
 `make figures` runs it after `make test` / `make bench`; tests/test_docs.py
@@ -26,9 +27,10 @@ FAULT_RUN = ROOT / "build" / "fault-report.md"
 TEST_RUN = ROOT / "build" / "test-times.md"
 SOURCES = {"faults": ROOT / "docs" / "faults.md", "bench": ROOT / "bench" / "results.md",
            "study": ROOT / "docs" / "study.md", "tests": ROOT / "docs" / "test-times.md",
-           "apptainer": ROOT / "bench" / "apptainer.md"}
+           "apptainer": ROOT / "bench" / "apptainer.md", "classroom": ROOT / "bench" / "classroom.md"}
 # The page each table goes into.
-PAGES = {"faults": FIGURES, "bench": FIGURES, "tests": FIGURES, "study": INSTRUCTOR, "apptainer": README}
+PAGES = {"faults": FIGURES, "bench": FIGURES, "tests": FIGURES, "study": INSTRUCTOR, "apptainer": README,
+         "classroom": README}
 
 
 def block(name: str) -> str:
