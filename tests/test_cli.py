@@ -186,6 +186,24 @@ def test_a_refused_worker_job_is_one_line_in_slurms_words_at_once(stand_in, monk
                           "failed: Unspecified error")
 
 
+def test_a_worker_job_rate_limited_by_the_controller_is_submitted_again(stand_in, monkeypatch, capfd, tmp_path):
+    """rl_enable: sbatch answers "rate limit exceeded" to a learner who asks
+    too often; the worker job is submitted again after a pause, not failed
+    (here the third answer is a refusal, which ends the run in its words)."""
+    calls = tmp_path / "calls"
+    stand_in("sbatch", f"cat >/dev/null; echo x >>{calls}; "
+                       f"if [ $(wc -l <{calls}) -lt 3 ]; then "
+                       "echo 'sbatch: error: Batch job submission failed: Rate limit exceeded, please retry "
+                       "momentarily' >&2; else echo 'sbatch: error: Invalid account or account/partition "
+                       "combination specified' >&2; fi; exit 1")
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    monkeypatch.setattr("lab.slurm.RATE_LIMITED", (0.01, 0.01, 0.01, None))
+    assert main(["run", "--backend", "slurm", "--workers", "1", "--size", "1000", "--worker-timeout", "60",
+                 "--interface", sorted(os.listdir("/sys/class/net"))[0]]) == 1
+    assert calls.read_text().count("x") == 3
+    assert "sbatch refused the worker job: sbatch: error: Invalid account" in capfd.readouterr().err
+
+
 def test_a_job_mode_job_that_ends_without_a_result_says_why(stand_in, tmp_path, monkeypatch, capsys):
     """lab job --submit --wait: the job failed (accounting says so): one line
     with the state, the exit code and the advice for it, exit 1."""

@@ -3,6 +3,7 @@ lesson starts them."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -35,13 +36,20 @@ def job_class(refused: list[str]):
 
     class Job(SLURMJob):
         async def start(self):
-            try:
-                await super().start()
-            except RuntimeError as err:
-                refused.append(refusal(err))
-                # Counted as started (nothing runs, job_id stays None), so the
-                # cluster's own bookkeeping raises nothing; the run says why.
-                await ProcessInterface.start(self)
+            for pause in slurm.RATE_LIMITED:
+                try:
+                    await super().start()
+                    return
+                except RuntimeError as err:
+                    # A controller with rl_enable asks its callers to wait: ask again, later.
+                    if "rate limit" in str(err).lower() and pause is not None:
+                        await asyncio.sleep(pause)
+                        continue
+                    refused.append(refusal(err))
+                    # Counted as started (nothing runs, job_id stays None), so the
+                    # cluster's own bookkeeping raises nothing; the run says why.
+                    await ProcessInterface.start(self)
+                    return
 
     return Job
 
