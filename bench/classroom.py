@@ -51,22 +51,17 @@ def measure(cluster: Cluster, learners: int) -> dict:
 
 
 def markdown(results: dict) -> str:
-    n = results["learners"]
-    times = results["learner_seconds"]
+    n, times = results["learners"], results["learner_seconds"]
     return "\n".join([
         f"Measured by `python -m bench.classroom` ({results['when']}, {results['cores']} cores, "
-        f"{results['nodes']} nodes of 2 CPUs, the strict site): the lesson's SLURMCluster script "
-        "(one worker of 1 core), one learner alone, then "
-        f"{n} directory learners at once.", "",
-        "| | seconds |", "|---|---|",
-        f"| one learner alone, to the result | {results['alone_seconds']} |",
-        f"| {n} learners at once, to every result | {results['all_results_seconds']} |",
-        f"| each of the {n}: fastest, median, slowest | {times['min']}, {times['median']}, {times['max']} |",
-        f"| largest wait of a worker job in the queue (sacct: Start - Submit) | "
-        f"{results['largest_queue_wait_seconds']:g} |", "",
-        f"The controller served {results['controller_requests']} requests meanwhile: "
-        f"{results['requests_per_second']} a second, for all {n} learners (the site rate-limits each "
-        "user at 2 a second after a burst of 30).", ""])
+        f"{results['nodes']} nodes of 2 CPUs, the strict site): the lesson's SLURMCluster script (one worker "
+        f"of 1 core) by one learner alone, then by {n} directory learners at once.", "",
+        f"| one learner alone | {n} at once: every result | each of the {n}: min, median, max | largest queue "
+        "wait (sacct) | controller requests a second (all learners; each may make 2 after a burst of 30) |",
+        "|---|---|---|---|---|",
+        f"| {results['alone_seconds']} s | {results['all_results_seconds']} s | {times['min']}, {times['median']}, "
+        f"{times['max']} s | {results['largest_queue_wait_seconds']:g} s | {results['requests_per_second']} "
+        f"({results['controller_requests']} in all) |", ""])
 
 
 def main(argv=None) -> int:
