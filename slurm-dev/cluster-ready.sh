@@ -40,13 +40,20 @@ clear_orphans() {
         scontrol update nodename="$nodes" state=resume 2>/dev/null || true
     done
 }
+strict=${LAB_STRICT:-0}
 started=$SECONDS
 said=0
 while :; do
     ((SECONDS - started < 3)) || clear_orphans
     states=$(sinfo -h -N -o '%N %t' 2>/dev/null | sort -u || true)
-    # Exactly idle: not drained, not down, no trailing * (not responding).
-    idle=$(awk '$2 == "idle"' <<<"$states" | wc -l)
+    # The plain cluster after the strict site (the controller's state is
+    # kept): the workshop reservation would hold every node.
+    if [ "$strict" != 1 ] && scontrol show reservation workshop >/dev/null 2>&1; then
+        scontrol delete reservation=workshop >/dev/null 2>&1 || true
+    fi
+    # Exactly idle (on the strict site, idle in its reservation): not
+    # drained, not down, no trailing * (not responding).
+    idle=$(awk -v strict="$strict" '$2 == "idle" || (strict == 1 && $2 == "resv")' <<<"$states" | wc -l)
     # Accounting answers a query that needs its database (slurmdbd's health check).
     ((idle >= nodes)) && sacctmgr -n -P list cluster format=cluster >/dev/null 2>&1 && break
     # Every 10 s, what is still in the way.
@@ -65,7 +72,7 @@ done
 # they are up; dynamic nodes join no reservation by themselves), for the
 # workshop's account and the lab's own, whose test job must name both.
 placement=()
-if [ "${LAB_STRICT:-0}" = 1 ]; then
+if [ "$strict" = 1 ]; then
     if scontrol show reservation workshop >/dev/null 2>&1; then
         scontrol update reservation=workshop nodes=ALL >/dev/null
     else
@@ -73,8 +80,6 @@ if [ "${LAB_STRICT:-0}" = 1 ]; then
             accounts=def-prof1_cpu,lab flags=ignore_jobs >/dev/null
     fi
     placement=(--account=lab --reservation=workshop)
-else  # the plain cluster after the strict site: its reservation would hold every node
-    scontrol delete reservation=workshop >/dev/null 2>&1 || true
 fi
 out=$(runuser -u learner -- srun --nodes="$nodes" --ntasks-per-node=1 --time=1 "${placement[@]}" \
       --job-name=cluster-ready hostname 2>&1) || {
