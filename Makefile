@@ -96,10 +96,10 @@ logs: ## the last lines of every service's log
 	@bin/preflight logs
 	@$(COMPOSE) logs --tail=60
 
-down: ## cancel the cluster's jobs, then stop it; home, results and accounting stay on volumes
+down: ## cancel the cluster's jobs, then stop it (as whichever site it runs); home, results and accounting stay on volumes
 	@bin/preflight down
 	@$(COMPOSE) exec -T login cancel-jobs "make down" 2>/dev/null || true
-	@$(COMPOSE) down --remove-orphans
+	@files=$$(bin/running-files); COMPOSE_FILE=$${files:-$${COMPOSE_FILE:-compose.yaml}} $(COMPOSE) down --remove-orphans
 
 clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
 	@bin/preflight clean
@@ -107,7 +107,8 @@ clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
 	    printf 'Delete the cluster volumes (home, accounting, munge key)? [y/N] '; \
 	    read answer && [ "$$answer" = y ] || { echo "nothing deleted"; exit 1; }; fi
 	@$(COMPOSE) exec -T login cancel-jobs "make clean" 2>/dev/null || true
-	@$(COMPOSE) down --remove-orphans --volumes
+	@files=$$(bin/running-files); COMPOSE_FILE=$${files:-$${COMPOSE_FILE:-compose.yaml}} \
+	    $(COMPOSE) down --remove-orphans --volumes
 
 build: images ## build the images (from the pinned base image and the wheelhouse)
 

@@ -212,6 +212,15 @@ slurmd)
     exec "${pin[@]}" /usr/sbin/slurmd -D -Z -N "$name" --conf "$conf"
     ;;
 login)
+    # The strict site's login node is on two networks, and Docker names it by
+    # the site network's address first; munge puts that address in every
+    # credential, which the controller then cannot look up (srun timed out).
+    # As on a site, the login node's name is its cluster address.
+    if [ "${LAB_STRICT:-0}" = 1 ]; then
+        address=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')" | grep -o 'src [^ ]*' | cut -d' ' -f2)
+        hosts=$(grep -vE "[[:space:]]$(hostname)\$" /etc/hosts)
+        printf '%s\t%s\n%s\n' "$address" "$(hostname)" "$hosts" >/etc/hosts  # in place: Docker binds the file
+    fi
     start_munge
     wait_for_port slurmctld 6817 180
     # Jobs from before this login node started have lost their client (lab
