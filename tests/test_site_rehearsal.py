@@ -56,7 +56,13 @@ def test_the_nodes_run_a_real_apptainer_as_the_learner(cluster, site):
 def test_lab_apptainer_finds_what_the_sites_client_needs(cluster, site):
     binds = cluster.out("LAB_BINDS_ONLY=1 ./lab-apptainer").strip().split(",")
     assert any(b.endswith(":/opt/site-slurm") for b in binds)
-    assert {"/etc/slurm", "/etc/passwd", "/etc/group", "/run/munge"} <= set(binds)
+    assert {"/etc/slurm", "/run/munge"} <= set(binds)
+    # passwd and group: the image's, with the learner and SlurmUser from the host's lookup
+    files = {dest: source for source, _, dest in (b.partition(":") for b in binds) if dest in ("/etc/passwd",
+                                                                                             "/etc/group")}
+    passwd = cluster.out(f"cat {files['/etc/passwd']}")
+    assert re.search(rf"^learner:[^:]*:{FOLDER_OWNER}:", passwd, re.M) and re.search(r"^slurm:", passwd, re.M)
+    assert re.search(r"^slurm:", cluster.out(f"cat {files['/etc/group']}"), re.M)
     assert any("slurm" in b and not b.startswith("/etc") and ":" not in b for b in binds)  # PluginDir
 
 
