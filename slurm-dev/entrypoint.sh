@@ -212,14 +212,26 @@ slurmd)
     exec "${pin[@]}" /usr/sbin/slurmd -D -Z -N "$name" --conf "$conf"
     ;;
 login)
-    # The strict site's login node is on two networks, and Docker names it by
-    # the site network's address first; munge puts that address in every
-    # credential, which the controller then cannot look up (srun timed out).
-    # As on a site, the login node's name is its cluster address.
+    # The strict site's login node is on two networks; eth0 is the site
+    # network, where the default route goes. Its route to the controller
+    # names the cluster's address and interface, for two things:
+    # - Docker names the node by the site address first; munge puts that in
+    #   every credential, which the controller cannot look up (srun timed
+    #   out). As on a site, the node's name is its cluster address.
+    # - The dask config for the lesson's own scripts names that network, as a
+    #   site that supports Dask writes it: the scheduler's interface only (a
+    #   compute node has no such interface; its workers find the scheduler).
     if [ "${LAB_STRICT:-0}" = 1 ]; then
-        address=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')" | grep -o 'src [^ ]*' | cut -d' ' -f2)
+        route=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')")
+        address=$(grep -o 'src [^ ]*' <<<"$route" | cut -d' ' -f2)
+        cluster_if=$(grep -o 'dev [^ ]*' <<<"$route" | cut -d' ' -f2)
         hosts=$(grep -vE "[[:space:]]$(hostname)\$" /etc/hosts)
         printf '%s\t%s\n%s\n' "$address" "$(hostname)" "$hosts" >/etc/hosts  # in place: Docker binds the file
+        if ! grep -q scheduler-options /etc/dask/lab.yaml; then
+            sed -i -E "s/^( *)interface:.*/\1interface: null\n\1scheduler-options: {interface: $cluster_if}/" \
+                /etc/dask/lab.yaml
+            log "the lesson's scripts: the scheduler on $cluster_if (/etc/dask/lab.yaml)"
+        fi
     fi
     start_munge
     wait_for_port slurmctld 6817 180
@@ -242,16 +254,6 @@ login)
     directory_learners | while read -r uid name; do
         [ -d "/home/$name" ] || install -d -o "$uid" -g 2000 -m 0700 "/home/$name"
     done
-    # The strict site's dask config for the lesson's own scripts names the
-    # network compute nodes reach, as a site that supports Dask writes it: on
-    # this login node eth0 is the site network, where the default route goes.
-    # The scheduler's interface only: a compute node has no such interface,
-    # and its workers find their way to the scheduler's address themselves.
-    if [ "${LAB_STRICT:-0}" = 1 ] && ! grep -q scheduler-options /etc/dask/lab.yaml; then
-        cluster_if=$(ip -o route get "$(getent hosts slurmctld | awk '{print $1; exit}')" | grep -o 'dev [^ ]*' | cut -d' ' -f2)
-        sed -i -E "s/^( *)interface:.*/\1interface: null\n\1scheduler-options: {interface: $cluster_if}/" /etc/dask/lab.yaml
-        log "the lesson's scripts: the scheduler on $cluster_if (/etc/dask/lab.yaml)"
-    fi
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
     sacctmgr -i show runawayjobs >/dev/null 2>&1 || true
