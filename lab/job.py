@@ -29,6 +29,11 @@ def scheduler_file() -> str:
     return str(Path("~/.cache/dask-slurm-lab/scheduler-{job_id}.json").expanduser())
 
 
+def credentials_file(job_id: str) -> Path:
+    """The job's TLS credentials, beside its scheduler file."""
+    return Path(scheduler_file()).parent / f"tls-{job_id}.json"
+
+
 def job_security(rank: int, job_id: str, timeout: float):
     """The job's TLS credentials, the same for every rank: rank 0 makes them
     (temporary, as a run's) and writes them beside the scheduler file, in a
@@ -39,7 +44,7 @@ def job_security(rank: int, job_id: str, timeout: float):
     if not config.lab("tls"):
         return None
     openssl_queue.warn_if_off()
-    path = Path(scheduler_file()).parent / f"tls-{job_id}.json"
+    path = credentials_file(job_id)
     fields = ("tls_ca_file", "tls_scheduler_cert", "tls_scheduler_key", "tls_worker_cert", "tls_worker_key",
               "tls_client_cert", "tls_client_key")
     if rank == 0:
@@ -170,7 +175,7 @@ def run_ranks(spec: RunSpec, say=print):
             total = client.compute(build_graph(spec.size, spec.parts)).result()
             compute = time.monotonic() - compute_start
     finally:
-        (Path(scheduler_file()).parent / f"tls-{job_id}.json").unlink(missing_ok=True)
+        credentials_file(job_id).unlink(missing_ok=True)
     return RunResult(
         backend="runner", workers_requested=runner.n_workers, workers_connected=len(placed),
         size=spec.size, parts=spec.parts, total=total, expected=expected_sum(spec.size, spec.parts),
