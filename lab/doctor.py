@@ -217,7 +217,7 @@ def check_classroom(spec: RunSpec, learners: int, workers: int) -> str:
                                      "the rest would never start (a Dask cluster's jobs do not end)",
                                      f"--workers {value} or fewer")
             elif not user:  # the account's own row: limits on all its users together
-                cpu = dict(item.split("=", 1) for item in grp_tres.split(",") if "=" in item).get("cpu", "")
+                cpu = slurm.tres(grp_tres).get("cpu", "")
                 if _limit(cpu) is not None:
                     limits.append((f"GrpTRES cpu={cpu}", int(cpu) // (cores * workers)))
                 if _limit(grp_jobs) is not None:

@@ -61,7 +61,7 @@ def efficiency(rows: list[dict]) -> dict:
     cpu = slurm.seconds(job["TotalCPU"])
     max_rss = max((parse_size(r["MaxRSS"]) for r in rows), default=0)
     # AllocTRES, not ReqMem: Slurm 22.05's sacct garbles ReqMem ("16?").
-    tres = dict(item.split("=", 1) for item in job["AllocTRES"].split(",") if "=" in item)
+    tres = slurm.tres(job["AllocTRES"])
     requested = parse_size(tres.get("mem", ""))
     core_walltime = cores * elapsed
     return {

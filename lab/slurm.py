@@ -68,6 +68,11 @@ def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None, stderr_to
     return done.stdout + (done.stderr if stderr_too else "")
 
 
+def tres(text: str) -> dict[str, str]:
+    """Trackable resources as Slurm writes them (cpu=2,mem=1G,node=1) by name."""
+    return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+
+
 @functools.cache
 def route_to_controller() -> str | None:
     """This machine's address on its route to the Slurm controller (None:
