@@ -82,9 +82,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"bench: make up SITE=strict failed:\n{up.stdout[-2000:]}\n{up.stderr[-2000:]}")
         try:
             results = measure(cluster, args.learners)
-        finally:
-            cluster.make("down", "SITE=strict", timeout=300)
-            cluster.compose("down", "--volumes", "--remove-orphans", timeout=300)
+        finally:  # its jobs cancelled, then down as the site it runs, its volumes deleted
+            cluster.make("clean", "FORCE=1", timeout=300)
     results.update(when=time.strftime("%Y-%m-%dT%H:%M:%S%z"), cores=os.cpu_count(), nodes=args.nodes)
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "classroom.json", json.dumps(results, indent=2) + "\n")
