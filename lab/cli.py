@@ -41,7 +41,7 @@ COMMANDS = {
             "`lab run --runner`: scheduler, client and workers of one allocation (dask-jobqueue's "
             "SLURMRunner). Inside Apptainer, or with --sif, every rank runs in the image."),
     "lesson": ("dry-run a lesson's episodes as a learner types them; reports and output blocks",
-               "Run each episode of a lesson in the Carpentries layout (_episodes/*.md, code/) as a learner "
+               "Run each episode of a Carpentries lesson (Jekyll, Liquid-templated, or Workbench) as a learner "
                "types it, time each step, set its output beside the page's, name each failure's cause, and "
                "write a report and the page's output blocks per episode in results/lesson-run-<id>/."),
     "seff": ("CPU and memory efficiency of a finished Slurm job", None),
@@ -84,10 +84,13 @@ def build_parser() -> Parser:
     job.add_argument("--wait", action="store_true", help="with --submit: wait for the job, then show its output")
     commands["seff"].add_argument("job", help="Slurm job id")
     lesson = commands["lesson"]
-    lesson.add_argument("path", help="the lesson's folder (with _episodes/ and code/)")
-    lesson.add_argument("--episodes", nargs="+", help="only these episodes (names of _episodes/*.md, no .md)")
+    lesson.add_argument("path", help="the lesson's folder: _episodes/ (Jekyll) or episodes/ (Workbench)")
+    lesson.add_argument("--episodes", nargs="+", help="only these episodes (their page names, no .md)")
     lesson.add_argument("--episode-timeout", type=float, default=1800.0,
                         help="seconds an episode may take before its remaining steps are not reached (default: 1800)")
+    lesson.add_argument("--snippets", metavar="DIR",
+                        help="also write DIR/snippets_library/<cluster>_slurm/: this cluster's values and each "
+                             "snippet's output, for a templated lesson to render for this cluster")
     # bin/lab-apptainer's two steps: the steps run in the learner's own shell, outside the image.
     lesson.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)
     lesson.add_argument("--finish", metavar="DIR", help=argparse.SUPPRESS)

@@ -126,7 +126,8 @@ def test_a_hostile_variable_is_refused_and_nothing_runs(host, target, name, host
     ("up", "SITE=alliance", "SITE must be one of: plain strict"),
     ("lesson", "LESSON=/etc", "LESSON must be a lesson's folder in ./work, which the cluster sees as ~/work"),
     ("lesson", "LESSON=work/../etc", "LESSON must be a folder name of letters, digits"),
-    ("lesson", "LESSON=work/nothing-here", "LESSON=work/nothing-here has no _episodes/ folder: put a lesson"),
+    ("lesson", "LESSON=work/nothing-here",
+     "LESSON=work/nothing-here has no _episodes/ (Jekyll) nor episodes/ (Workbench) folder"),
 ])
 def test_bad_values_say_what_is_allowed(host, target, assignment, says):
     one_line_exit_2(host.make(target, assignment), says)
