@@ -263,8 +263,9 @@ def test_lab_apptainer_binds_passwd_with_the_directory_user_and_slurm_user(tmp_p
                      '*group) printf "root:x:0:\\nnogroup:x:65534:\\n" ;; esac',
         "getent": f'for key in "${{@:2}}"; do case "$1 $key" in "passwd {uid}") '
                   f'echo "dirlearner:*:{uid}:{gid}:Dir Learner:/home/dirlearner:/bin/bash" ;; '
-                  '"passwd slurm") echo "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin" ;; '
-                  f'"group {gid}") echo "learners:*:{gid}:" ;; "group 64030") echo "slurm:x:64030:" ;; esac; done',
+                  # SlurmUser's group is its passwd entry's gid, not its uid
+                  '"passwd slurm") echo "slurm:x:64030:64031::/nonexistent:/usr/sbin/nologin" ;; '
+                  f'"group {gid}") echo "learners:*:{gid}:" ;; "group 64031") echo "slurm:x:64031:" ;; esac; done',
     }
     for name, body in stand_ins.items():
         (bindir / name).write_text(f"#!/bin/bash\n{body}\n")
@@ -280,9 +281,9 @@ def test_lab_apptainer_binds_passwd_with_the_directory_user_and_slurm_user(tmp_p
     assert files["/etc/passwd"].read_text().splitlines() == [
         "root:x:0:0::/root:/bin/bash", "nobody:x:65534:65534::/:/bin/false",
         f"dirlearner:*:{uid}:{gid}:Dir Learner:/home/dirlearner:/bin/bash",
-        "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin"]
+        "slurm:x:64030:64031::/nonexistent:/usr/sbin/nologin"]
     assert files["/etc/group"].read_text().splitlines() == [
-        "root:x:0:", "nogroup:x:65534:", f"learners:*:{gid}:", "slurm:x:64030:"]
+        "root:x:0:", "nogroup:x:65534:", f"learners:*:{gid}:", "slurm:x:64031:"]
     assert (tmp_path / "calls").read_text().count("cat /etc/passwd") == 1
 
 

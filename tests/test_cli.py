@@ -215,3 +215,22 @@ def test_a_job_mode_job_that_ends_without_a_result_says_why(stand_in, tmp_path, 
     err = capsys.readouterr().err
     assert err == ("lab job: error: job 123 ended without a result: FAILED (123; exit code 1:0): see the job's "
                    "output file (slurm-<job>.out, or jobqueue.slurm.log-directory)\n")
+
+
+def test_a_controller_that_always_rate_limits_is_one_line_in_its_words_not_a_timeout(stand_in, monkeypatch,
+                                                                                      capfd, tmp_path):
+    import time
+
+    calls = tmp_path / "calls"
+    stand_in("sbatch", f"cat >/dev/null; echo x >>{calls}; echo 'sbatch: error: Batch job submission failed: "
+                       "Rate limit exceeded, please retry momentarily' >&2; exit 1")
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    monkeypatch.setattr("lab.slurm.RATE_LIMITED", (0.01, 0.01, 0.01, None))
+    started = time.monotonic()
+    assert main(["run", "--backend", "slurm", "--workers", "1", "--size", "1000", "--worker-timeout", "120",
+                 "--interface", sorted(os.listdir("/sys/class/net"))[0]]) == 1
+    assert time.monotonic() - started < 60  # said at once, not after the worker timeout
+    assert calls.read_text().count("x") == 4  # the first try and three more
+    (line,) = [x for x in capfd.readouterr().err.splitlines() if x.startswith("lab run: error")]
+    assert line.endswith("sbatch refused the worker job: sbatch: error: Batch job submission failed: "
+                         "Rate limit exceeded, please retry momentarily")

@@ -120,3 +120,44 @@ def test_workers_over_a_learners_job_limit_would_never_start(stand_in, monkeypat
     with pytest.raises(doctor.Failed, match=r"def-prof1_cpu's MaxJobs=1 per user is less than 2 workers") as err:
         doctor.check_classroom(placed(), learners=1, workers=2)
     assert err.value.fix == "--workers 1 or fewer"
+
+
+@pytest.mark.parametrize("options, learners, workers, says", [
+    # rounds round up: 5 learners, 2 at once -> 3 rounds, not 2
+    (dict(alloc=(2, 512)), 5, 1, r"2 run at once, the other 3 wait .* \(3 rounds"),
+    # GrpTRES cpu counts every worker of a learner: cpu=3 holds one learner of 2 workers, not 3
+    (dict(assoc="learner|||\\n||||cpu=3\\n"), 2, 2, r"\(GrpTRES cpu=3\): 1 run at once, the other 1 wait"),
+    # GrpJobs likewise: 3 jobs hold one learner of 2 workers
+    (dict(assoc="learner|||\\n|||3|\\n"), 2, 2, r"\(GrpJobs=3\): 1 run at once"),
+    # a whole-node partition with a node partly used by someone: that node is not free
+    (dict(exclusive=True, alloc=(1, 0)), 2, 1, r"\(1 free job slots on 2 nodes\): 1 run at once"),
+    # other jobs' memory: c1's free cores have no memory left for a 245M worker
+    (dict(alloc=(0, 1900)), 4, 1, r"\(2 free job slots on 2 nodes\): 2 run at once"),
+])
+def test_the_classroom_arithmetic(stand_in, monkeypatch, options, learners, workers, says):
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    site(stand_in, **options)
+    with pytest.raises(doctor.Failed, match=says):
+        doctor.check_classroom(placed(), learners=learners, workers=workers)
+
+
+def test_per_learner_job_limits_at_and_over_the_bound(stand_in, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    site(stand_in, assoc="learner|2|2||\\n")  # MaxJobs=2, MaxSubmitJobs=2: 2 workers are exactly allowed
+    assert "fit partition 'debug' now" in doctor.check_classroom(placed(), learners=1, workers=2)
+    site(stand_in, assoc="learner||1||\\n")  # MaxSubmitJobs=1: the second worker job is refused
+    with pytest.raises(doctor.Failed, match=r"def-prof1_cpu's MaxSubmitJobs=1 per user is less than 2 workers"):
+        doctor.check_classroom(placed(), learners=1, workers=2)
+
+
+@pytest.mark.parametrize("memory, fits", [("1GiB", True), ("1G", True), ("1.1GiB", False), ("1025M", True),
+                                          ("1073M", True), ("1074M", False)])
+def test_the_worker_job_fits_a_node_in_slurms_units(stand_in, memory, fits):
+    """sinfo's %m is MiB (1024 here): 1GiB fits exactly, dask's 1G (10^9 bytes) too."""
+    stand_in("sinfo", "case \"$*\" in *%l*) echo '1:00:00|1024|2' ;; *) echo 'debug*' ;; esac")
+    job = spec(memory=memory)
+    if fits:
+        assert doctor.check_fits(job).startswith(f"1 core(s), {memory}, 00:05:00 fit 'debug'")
+    else:
+        with pytest.raises(doctor.Failed, match=f"memory {memory} is more than a node of 'debug' has"):
+            doctor.check_fits(job)

@@ -85,3 +85,24 @@ echo "squeue: error: slurm_load_jobs error: Rate limit exceeded, please retry mo
     with pytest.raises(SlurmError, match="Rate limit exceeded, please retry momentarily"):
         slurm.queue(["5"])
     assert (tmp_path / "calls").read_text().strip() == "4"
+
+
+def test_the_pauses_between_rate_limited_calls(stand_in, tmp_path, monkeypatch):
+    """1 s, then 2 s, then 4 s: a site's rl_enable refills 2 requests a second."""
+    import pytest
+
+    from lab.errors import SlurmError
+
+    pauses: list[float] = []
+    monkeypatch.setattr(slurm.time, "sleep", pauses.append)
+    stand_in("squeue", f"""n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n + 1)) >{tmp_path}/calls
+[ "$n" -ge "${{FAILS:-2}}" ] && {{ echo "5|RUNNING|None|compute-1"; exit 0; }}
+echo "squeue: error: Rate limit exceeded, please retry momentarily" >&2; exit 1""")
+    slurm.queue(["5"])
+    assert pauses == [1.0, 2.0]
+    pauses.clear()
+    (tmp_path / "calls").unlink()
+    monkeypatch.setenv("FAILS", "9")
+    with pytest.raises(SlurmError) as err:
+        slurm.queue(["5"])
+    assert pauses == [1.0, 2.0, 4.0] and "\n" not in str(err.value)

@@ -57,6 +57,15 @@ def test_placement_comes_from_config_as_well():
     assert run.slurm["job_extra_directives"] == ["--reservation=workshop"]
 
 
+def test_a_sites_own_directives_stay_beside_the_placement():
+    """A site profile's job-extra-directives (a constraint, say) and lab's
+    placement flags both reach the worker job script."""
+    with dask.config.set({"jobqueue.slurm.job-extra-directives": ["--constraint=cascade"],
+                          "jobqueue.slurm.reservation": "workshop"}):
+        run = spec.resolve("run", flags("run", "--backend", "slurm")).run
+    assert run.slurm["job_extra_directives"] == ["--constraint=cascade", "--reservation=workshop"]
+
+
 def test_a_local_run_carries_no_slurm_setting_and_checks_none():
     with dask.config.set({"jobqueue.slurm.interface": "nosuch0"}):
         run = spec.resolve("run", flags("run", "--backend", "local")).run

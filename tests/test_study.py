@@ -23,6 +23,7 @@ def row(scheduler="local", kernel="python", workers=1, seconds=8.0, parts=4, cor
 
 @pytest.mark.parametrize("workers, parts, cores, expected", [
     (1, 4, 2, 1), (2, 4, 2, 2), (4, 4, 2, 2), (8, 4, 16, 4), (8, 4, 8, 4), (4, 4, 8, 4), (3, 2, 8, 2),
+    (2, 4, 0, 1),  # no core counted (the run's cores unknown): the floor is 1, never 0
 ])
 def test_limit_is_min_of_workers_parts_cores(workers, parts, cores, expected):
     assert limit(workers, parts, cores) == expected
@@ -54,6 +55,26 @@ def test_speedup_and_efficiency_against_the_one_worker_run():
     assert by["local", 4].efficiency == pytest.approx(12.33 / 3.45 / 4)
     assert by["local", 8].ideal_speedup == 4  # only 4 parts
     assert by["threads", 2].speedup is None  # no 1-worker run to compare with
+
+
+def test_a_wrong_sum_is_no_baseline_for_a_speedup():
+    """A 1-worker run that computed a wrong sum (a C int overflowing) is fast
+    for a wrong reason: nothing is compared with it."""
+    rows = add_speedups([row(workers=1, seconds=0.1, correct=False), row(workers=2, seconds=6.0)])
+    assert [r.speedup for r in rows] == [None, None] and rows[1].efficiency is None
+
+
+def test_a_new_run_folder_never_reuses_one_even_under_the_same_token(tmp_path, monkeypatch):
+    from lab import results
+
+    tokens = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr(results.secrets, "token_hex", lambda n: next(tokens))
+    monkeypatch.setattr(results.time, "strftime", lambda fmt: "20261205-090000")
+    first = results.new_run_dir(tmp_path, prefix="x-")
+    (first / "kept").write_text("a result")
+    second = results.new_run_dir(tmp_path, prefix="x-")
+    assert (first.name, second.name) == ("x-20261205-090000-aaaa", "x-20261205-090000-bbbb")
+    assert (first / "kept").read_text() == "a result"
 
 
 def test_notes_explain_the_lessons_numbers_in_the_lessons_order():

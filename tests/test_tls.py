@@ -153,3 +153,20 @@ def test_where_the_fix_cannot_install_lab_says_so_once_and_doctor_fails():
     assert len(warnings) == 1 and "the fix for CPython #148594 is off" in warnings[0]
     assert "doctor: TLS: this Python's ssl module has no ERR_clear_error" in done.stdout
     assert "fix: run lab from the lab image" in done.stdout
+
+
+def test_job_modes_credentials_are_the_owners_alone_and_encryption_is_required(tmp_path, monkeypatch):
+    """Rank 0 writes the job's credentials 0600; every rank's Security
+    refuses plain TCP (require_encryption), rank 0's and a reader's alike."""
+    from lab import job
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / ".cache" / "dask-slurm-lab"
+    folder.mkdir(parents=True, mode=0o700)
+    with dask.config.set({"lab.tls": True}):
+        made = job.job_security(0, "41", timeout=5)
+        read = job.job_security(2, "41", timeout=5)
+    path = job.credentials_file("41")
+    assert path.parent == folder and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert made.require_encryption and read.require_encryption
+    assert read.tls_ca_file == made.tls_ca_file and "BEGIN CERTIFICATE" in read.tls_ca_file
