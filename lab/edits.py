@@ -93,6 +93,7 @@ def merge(base: list[str], shown: list[str]) -> list[str]:
         matcher = difflib.SequenceMatcher(None, mine, rest, autojunk=False)
         anchors = [(a + k, cursor + b + k) for a, b, size in matcher.get_matching_blocks() for k in range(size)
                    if own_parents[a + k] is None or own_parents[a + k] == base_parents[cursor + b + k]]
+        anchors = anchors or _alike(base, cursor, part.lines)
         if not anchors:
             start = end = cursor
         else:
@@ -105,6 +106,19 @@ def merge(base: list[str], shown: list[str]) -> list[str]:
         out += base[cursor:start] + part.lines
         cursor = max(end, start)
     return out + base[cursor:]
+
+
+def _alike(base: list[str], cursor: int, lines: list[str]) -> list[tuple[int, int]]:
+    """With no line shared exactly: each shown line's most alike line of base
+    (same indent, from the cursor on), the line it changes."""
+    found: list[tuple[int, int]] = []
+    for a, line in enumerate(lines):
+        scores = [(difflib.SequenceMatcher(None, line.strip(), x.strip()).ratio(), b)
+                  for b, x in enumerate(base[cursor:], cursor) if x.strip() and _indent(x) == _indent(line)]
+        score, b = max(scores, default=(0.0, 0))
+        if line.strip() and score >= ALIKE and (not found or b > found[-1][1]):
+            found.append((a, b))
+    return found
 
 
 def _end(base: list[str], part: _Part, last: int, end: int) -> int:

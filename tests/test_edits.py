@@ -93,3 +93,9 @@ def test_an_excerpt_without_an_elision_at_an_end_is_the_files_start_or_end():
     assert merged[:2] == ["# version 2", "import time"] and "# version 1" not in merged  # its start
     assert merged[-2:] == ['if __name__=="__main__":', "  main()"]  # its end: the old timing lines are gone
     assert "def slow(x):" in merged
+
+
+def test_a_changed_line_with_no_line_shared_exactly_replaces_the_line_most_like_it():
+    base = ["import os", "", 'print(f"Hello from {os.uname().nodename}")']
+    merged = merge(base, ["...", 'print(f"Hello from {os.uname().nodename} in job {os.getpid()}")'])
+    assert merged == ["import os", "", 'print(f"Hello from {os.uname().nodename} in job {os.getpid()}")']
