@@ -1,8 +1,12 @@
-"""What `lab run` prints: the lesson's banners, plus what a learner needs to read them."""
+"""What `lab run` prints: the lesson's banners, plus what a learner needs to
+read them (`lab run` and job mode's client alike)."""
 
 from __future__ import annotations
 
-from .results import RunResult
+import json
+import sys
+
+from .results import RunResult, write_atomic
 
 
 def banner(char: str, width: int) -> str:
@@ -33,3 +37,17 @@ def format_run(result: RunResult) -> str:
         banner("-", 40),
     ]
     return "\n".join(lines)
+
+
+def report(result: RunResult, json_path=None, command: str = "lab run") -> int:
+    """Print a run's result as the lesson does (and write it as JSON); its exit status."""
+    print(format_run(result), flush=True)
+    if json_path:
+        write_atomic(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+    if not result.correct:
+        print(f"{command}: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
+        return 1
+    if result.leftover_jobs:
+        print(f"{command}: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}", file=sys.stderr)
+        return 1
+    return 0

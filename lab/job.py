@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from . import apptainer, config, diagnose, openssl_queue, slurm
+from .banners import report
 from .errors import BadInput, RunFailed
-from .run import report
 from .spec import Plan, RunSpec
 
 # Rank 0 runs the scheduler, rank 1 the client: the workers are the rest.

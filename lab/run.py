@@ -5,13 +5,12 @@ which prints it as the lesson does."""
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
-from .banners import format_run
+from .banners import report
 from .errors import NoWorkers
 from .graph import build_graph, expected_sum
-from .results import RunResult, write_atomic
+from .results import RunResult
 from .spec import Plan, RunSpec
 from .workers import open_workers
 
@@ -72,22 +71,6 @@ def run(spec: RunSpec, say=print, show_job_script: bool = False) -> RunResult:
         workers_lost=[where[address] for address in sorted(lost)], phases=phases, compute_times=times,
         cores_per_worker=workers.cores_per_worker,
     )
-
-
-def report(result: RunResult, json_path=None, command: str = "lab run") -> int:
-    """Print a run's result as the lesson does (and write it as JSON); its exit status."""
-    import json
-
-    print(format_run(result), flush=True)
-    if json_path:
-        write_atomic(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-    if not result.correct:
-        print(f"{command}: error: wrong sum {result.total}, expected {result.expected}", file=sys.stderr)
-        return 1
-    if result.leftover_jobs:
-        print(f"{command}: error: worker jobs left in squeue: {' '.join(result.leftover_jobs)}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def command(plan: Plan, args) -> int:

@@ -234,3 +234,14 @@ def test_a_controller_that_always_rate_limits_is_one_line_in_its_words_not_a_tim
     (line,) = [x for x in capfd.readouterr().err.splitlines() if x.startswith("lab run: error")]
     assert line.endswith("sbatch refused the worker job: sbatch: error: Batch job submission failed: "
                          "Rate limit exceeded, please retry momentarily")
+
+
+def test_job_mode_does_not_import_the_run_module():
+    """lab/job.py and lab/run.py each stand alone: run imports job for --runner
+    only, and job imports nothing of run's (the printed result is banners')."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys, lab.job; print('lab.run' in sys.modules)"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
