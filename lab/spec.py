@@ -209,7 +209,7 @@ def _values(command: str, flags: Mapping[str, Any], slurm_too: bool) -> dict[str
     """Every option of the command, resolved and checked; the worker-job
     options only when its runs will start worker jobs."""
     return {o.name: _value(o, flags) for o in options(command)
-            if slurm_too or not (o.cluster or o.sbatch) or command == "job"}
+            if slurm_too or not (o.cluster or o.sbatch)}
 
 
 def _backend(value: str) -> str:
@@ -226,8 +226,8 @@ def _backend(value: str) -> str:
     return "slurm" if problem is None else "local"
 
 
-def _needs_slurm(command: str) -> None:
-    problem = slurm.client_problem()
+def _needs_slurm(command: str, problem: str | None) -> None:
+    """BadInput unless the Slurm client works (`problem`: slurm.client_problem()'s answer)."""
     if problem is not None:
         raise BadInput(f"lab {command} needs SLURM: "
                        + (f"the Slurm client does not work here: {problem}" if problem else
@@ -260,10 +260,11 @@ def resolve(command: str, flags: Mapping[str, Any]) -> Plan:
             values = _values("run", flags, slurm_too=True)
         return Plan((_spec(scheduler, values, values["workers"]),), json=values["json"])
     if command == "study":
-        schedulers = _value(_option("study", "schedulers"), flags) or tuple(
-            s for s in SCHEDULERS if s != "slurm" or slurm.available())
+        given = _value(_option("study", "schedulers"), flags)
+        problem = slurm.client_problem() if not given or "slurm" in given else None  # one probe
+        schedulers = given or tuple(s for s in SCHEDULERS if s != "slurm" or problem is None)
         if "slurm" in schedulers:
-            _needs_slurm("study --schedulers slurm")
+            _needs_slurm("study --schedulers slurm", problem)
         values = _values("study", flags, slurm_too="slurm" in schedulers)
         runs = tuple(_spec(scheduler, values, count, kernel=kernel, repeats=values["repeat"])
                      for scheduler in schedulers for kernel in values["kernels"]
@@ -271,7 +272,7 @@ def resolve(command: str, flags: Mapping[str, Any]) -> Plan:
         return Plan(runs, results=values["results"])
     if command == "prep":
         values = _values("prep", flags, slurm_too=True)
-        _needs_slurm("prep")
+        _needs_slurm("prep", slurm.client_problem())
         return Plan(tuple(_spec("slurm", values, count) for count in values["workers"]),
                     probe=_spec("slurm", values, 1), results=values["results"], gil_cpus=values["gil-cpus"])
     if command == "doctor":

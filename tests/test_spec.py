@@ -81,6 +81,17 @@ def test_a_study_gives_slurm_settings_to_its_slurm_runs_only():
     assert all(r.slurm["account"] == "def-a" for r in plan.runs if r.scheduler == "slurm")
 
 
+@pytest.mark.parametrize("argv, slurm_runs", [([], True), (["--schedulers", "slurm", "threads"], True),
+                                              (["--schedulers", "threads"], False)])
+def test_a_study_asks_the_controller_once_whether_slurm_works(monkeypatch, argv, slurm_runs):
+    """Its choice of schedulers and its check of the client are one probe (a
+    site's controller serves a class at once), none without Slurm runs."""
+    probes: list[int] = []
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: probes.append(1))
+    plan = spec.resolve("study", flags("study", *argv, "--kernels", "python", "--workers", "1"))
+    assert any(r.scheduler == "slurm" for r in plan.runs) == slurm_runs and len(probes) == int(slurm_runs)
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--account", "a;b"], "--account must be a Slurm name"),
     (["--reservation", ""], "--reservation must be a Slurm name"),
