@@ -74,14 +74,18 @@ def check_account(spec: RunSpec) -> str:
 
 
 def check_submit(spec: RunSpec) -> str:
-    """The worker job exactly as lab writes it, through sbatch --test-only:
-    the site's own checks (its submit filter, accounts, reservations, limits)."""
+    """The worker job exactly as a run submits it (its TLS flags too), through
+    sbatch --test-only: the site's own checks (its submit filter, accounts,
+    reservations, limits)."""
     from dask_jobqueue import SLURMCluster
 
-    options = {**spec.slurm, "scheduler_options": {**spec.slurm.get("scheduler_options", {}),
-                                                   "dashboard_address": ":0"}}
+    from .workers.slurm import cluster_options, forget_credentials
+
+    options = cluster_options(spec, [])
+    options["scheduler_options"] = {**options.get("scheduler_options", {}), "dashboard_address": ":0"}
     with SLURMCluster(**options) as cluster:
         script = cluster.job_script()
+    forget_credentials(cluster)
     try:
         said = slurm.run("sbatch", "--test-only", stdin=script, stderr_too=True).strip()
     except SlurmError as err:

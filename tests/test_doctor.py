@@ -10,8 +10,9 @@ from lab.spec import RunSpec
 
 
 def spec(**slurm) -> RunSpec:
-    return RunSpec("slurm", workers=1, size=1000, parts=1, slurm={"cores": 1, "memory": "256M",
-                                                                  "walltime": "00:05:00", **slurm})
+    """The lesson's worker job (TLS off: these checks are about its placement)."""
+    return RunSpec("slurm", workers=1, size=1000, parts=1, tls=False,
+                   slurm={"cores": 1, "memory": "256M", "walltime": "00:05:00", **slurm})
 
 
 @pytest.mark.parametrize("account, says", [
@@ -44,6 +45,20 @@ def test_the_worker_job_as_lab_writes_it_goes_through_sbatch_test_only(stand_in,
     assert (tmp_path / "args").read_text().strip() == "--test-only"
     script = (tmp_path / "script").read_text()
     assert "#SBATCH -A def-prof1_cpu" in script and "#SBATCH --reservation=workshop" in script
+
+
+def test_the_job_tested_is_the_one_the_run_submits_tls_and_all(stand_in, tmp_path):
+    """doctor's --test-only sees the run's own worker job script: with TLS on,
+    its worker command carries the run's credentials (deleted afterwards)."""
+    stand_in("sbatch", f"cat >{tmp_path}/script; echo 'sbatch: Job 7 to start at 2026-11-29T16:00:00' >&2")
+    folder = tmp_path / "tls"
+    run = RunSpec("slurm", workers=1, size=1000, parts=1, tls=True,
+                  slurm={"cores": 1, "memory": "256M", "walltime": "00:05:00", "interface": None,
+                         "shared_temp_directory": str(folder)})
+    doctor.check_submit(run)
+    worker = next(x for x in (tmp_path / "script").read_text().splitlines() if "distributed.cli.dask_worker" in x)
+    assert " tls://" in worker and f"--tls-ca-file {folder}/" in worker
+    assert list(folder.iterdir()) == []
 
 
 def test_a_worker_job_the_site_refuses_fails_in_its_words(stand_in):

@@ -54,6 +54,26 @@ def job_class(refused: list[str]):
     return Job
 
 
+def cluster_options(spec: RunSpec, refused: list[str]) -> dict:
+    """SLURMCluster's keyword arguments for a run's worker jobs: the spec's, the
+    run's TLS credentials, and a job class that keeps refusals in `refused`."""
+    options = dict(spec.slurm, job_cls=job_class(refused))
+    credentials = security(spec)
+    if credentials is not None:
+        options["security"] = credentials
+        private_folder(options["shared_temp_directory"])
+    return options
+
+
+def forget_credentials(cluster) -> None:
+    """The worker jobs' copies of the credentials: dask-jobqueue deletes them
+    only when the cluster object is collected; delete them now."""
+    for key in ("ca_file", "cert", "key"):
+        credentials = getattr(cluster, f"_job_{key}", None)
+        if credentials is not None:
+            credentials.close()
+
+
 class SlurmWorkers(DaskWorkers):
     """Every job it submitted is cancelled on close, and waited for until
     Slurm has let it go; a refused submission ends the wait at once."""
@@ -62,11 +82,7 @@ class SlurmWorkers(DaskWorkers):
         from dask_jobqueue import SLURMCluster
 
         self.refused: list[str] = []
-        options = dict(spec.slurm, job_cls=job_class(self.refused))
-        credentials = security(spec)
-        if credentials is not None:
-            options["security"] = credentials
-            private_folder(options["shared_temp_directory"])
+        options = cluster_options(spec, self.refused)
         self.submitted: set[str] = set()  # filled while waiting, read on close
         self.cores_per_worker = int(spec.slurm.get("cores", 1))
         super().__init__(spec, SLURMCluster(**options))
@@ -177,12 +193,7 @@ class SlurmWorkers(DaskWorkers):
         self.current_jobs()
         try:
             self.cluster.close(timeout=30)
-            # The worker jobs' copies of the credentials: dask-jobqueue deletes
-            # them only when the cluster object is collected; delete them now.
-            for key in ("ca_file", "cert", "key"):
-                credentials = getattr(self.cluster, f"_job_{key}", None)
-                if credentials is not None:
-                    credentials.close()
+            forget_credentials(self.cluster)
         finally:
             # close() cancels its jobs; make sure, even after Ctrl-C mid-close,
             # and wait until Slurm has let them go.
