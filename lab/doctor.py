@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import shutil
 import subprocess
@@ -53,6 +54,9 @@ def check_partition(spec: RunSpec) -> str:
 
 
 def check_account(spec: RunSpec) -> str:
+    """The account sbatch will really use: lab's --account (which lab's jobs
+    carry in SBATCH_ACCOUNT too), else the learner's SBATCH_ACCOUNT (which
+    beats a script's #SBATCH -A), else the user's default; and that it is theirs."""
     user = getpass.getuser()
     try:
         out = slurm.run("sacctmgr", "-n", "-P", "show", "assoc", f"user={user}", "format=account")
@@ -61,16 +65,24 @@ def check_account(spec: RunSpec) -> str:
                      "and set jobqueue.slurm.account") from None
     accounts = sorted(set(out.split()))
     wanted = spec.slurm.get("account")
+    own = os.environ.get("SBATCH_ACCOUNT")  # the learner's environment (an Alliance .bashrc)
+    used = wanted or own
     # Sites name an account's associations by kind (the Alliance: def-prof1
     # is submitted as def-prof1_cpu or def-prof1_gpu by its submit filter).
-    named = [a for a in accounts if a == wanted or a.startswith(f"{wanted}_")] if wanted else []
-    if wanted and not named:
-        raise Failed(f"account {wanted!r} is not one of {user}'s ({', '.join(accounts) or 'none'})",
-                     "set jobqueue.slurm.account (or --account) to one of them")
-    if not wanted and not accounts:
+    named = [a for a in accounts if a == used or a.startswith(f"{used}_")] if used else []
+    source = "" if wanted else " (SBATCH_ACCOUNT in your environment, which sbatch takes over #SBATCH -A)"
+    if used and not named:
+        raise Failed(f"account {used!r}{source} is not one of {user}'s ({', '.join(accounts) or 'none'})",
+                     "set jobqueue.slurm.account (or --account) to one of them"
+                     + ("" if wanted else ", or unset SBATCH_ACCOUNT"))
+    if not used and not accounts:
         raise Failed(f"{user} has no Slurm account", "ask your site for one (sacctmgr add user)")
-    return (f"account {wanted!r} is valid" + ("" if wanted in named else f" ({', '.join(named)})")) if wanted \
-        else f"{user} has a default account ({', '.join(accounts)})"
+    if not used:
+        return f"{user} has a default account ({', '.join(accounts)})"
+    said = f"account {used!r} is valid" + ("" if used in named else f" ({', '.join(named)})") + source
+    if wanted and own and own != wanted:
+        said += f"; lab's jobs carry it in SBATCH_ACCOUNT, over yours ({own})"
+    return said
 
 
 def check_submit(spec: RunSpec) -> str:
@@ -87,7 +99,8 @@ def check_submit(spec: RunSpec) -> str:
         script = cluster.job_script()
     forget_credentials(cluster)
     try:
-        said = slurm.run("sbatch", "--test-only", stdin=script, stderr_too=True).strip()
+        said = slurm.run("sbatch", "--test-only", stdin=script, stderr_too=True,
+                         env=slurm.environment(spec.placement)).strip()
     except SlurmError as err:
         raise Failed(f"Slurm refuses the worker job: {err}",
                      "give the placement the site asks for (--account, --queue, --reservation, --qos, "

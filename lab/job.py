@@ -99,7 +99,8 @@ def command(plan: Plan, args) -> int:
         raise BadInput(f"--submit needs sbatch: {problem or 'there is none here'}; print the job "
                        f"(leave out --submit) and submit it with the host's sbatch")
     flags = ["--parsable", *(["--wait"] if wait else [])]
-    job = slurm.run("sbatch", *flags, timeout=24 * 3600 if wait else 30, stdin=script).strip()
+    job = slurm.run("sbatch", *flags, timeout=24 * 3600 if wait else 30, stdin=script,
+                    env=slurm.environment(plan.run.placement)).strip()
     job = job.split(";")[0]
     output = Path.cwd() / f"slurm-{job}.out"
     print(f"lab job: submitted job {job}; its output: {output}; its result: {plan.results}/job-{job}.json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,23 @@ TIMEOUT = 30  # seconds; a Slurm command that takes longer is an error, not a ha
 # Seconds to wait before asking again when the controller answers "rate limit
 # exceeded" (SlurmctldParameters=rl_enable, as sites with many users set); None: give up.
 RATE_LIMITED = (1.0, 2.0, 4.0, None)
+# sbatch takes the account from SBATCH_ACCOUNT over a script's #SBATCH -A
+# (srun from SLURM_ACCOUNT, salloc from SALLOC_ACCOUNT), and Alliance sites
+# have learners set them in their .bashrc: lab's own account goes there too.
+ACCOUNT_VARIABLES = ("SBATCH_ACCOUNT", "SLURM_ACCOUNT", "SALLOC_ACCOUNT")
+
+
+def account(placement: tuple[str, ...]) -> str | None:
+    """The account a run's placement names (--account=...), if any."""
+    return next((flag.split("=", 1)[1] for flag in placement if flag.startswith("--account=")), None)
+
+
+def environment(placement: tuple[str, ...]) -> dict[str, str] | None:
+    """The environment lab's submissions run in: the account it places its
+    jobs on in every account variable (a learner's own would win over its
+    #SBATCH -A); None (this process's own) when it names none."""
+    named = account(placement)
+    return None if named is None else {**os.environ, **dict.fromkeys(ACCOUNT_VARIABLES, named)}
 
 
 def seconds(text: str, empty: float = 0.0) -> float:
@@ -46,14 +64,15 @@ def _hint() -> str:
     return f"; {no_client()}" if apptainer.image() else ""
 
 
-def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None, stderr_too: bool = False) -> str:
+def run(*cmd: str, timeout: float = TIMEOUT, stdin: str | None = None, stderr_too: bool = False,
+        env: dict[str, str] | None = None) -> str:
     """A Slurm command's output (with stderr_too, its stderr after: sbatch
     --test-only answers there); SlurmError with every line of its message."""
     if shutil.which(cmd[0]) is None:
         raise SlurmError(f"{cmd[0]} not found: this machine has no Slurm client on PATH{_hint()}")
     for pause in RATE_LIMITED:
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin, env=env)
         except subprocess.TimeoutExpired:
             raise SlurmError(f"{' '.join(cmd)} did not answer within {timeout}s") from None
         if done.returncode == 0 or "rate limit" not in (done.stderr + done.stdout).lower() or pause is None:

@@ -245,3 +245,24 @@ def test_job_mode_does_not_import_the_run_module():
     done = subprocess.run([sys.executable, "-c", "import sys, lab.job; print('lab.run' in sys.modules)"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_worker_jobs_carry_the_runs_account_over_the_learners_environment(stand_in, monkeypatch, capfd, tmp_path):
+    """An Alliance learner's .bashrc sets SBATCH_ACCOUNT, which sbatch takes over
+    the job script's #SBATCH -A: lab's --account must reach sbatch there too."""
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-other")
+    stand_in("sbatch", f"cat >/dev/null; echo \"$SBATCH_ACCOUNT\" >{tmp_path}/account; "
+                       "echo 'sbatch: error: Batch job submission failed: Invalid account' >&2; exit 1")
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    assert main(["run", "--backend", "slurm", "--workers", "1", "--size", "1000", "--account", "def-prof1_cpu",
+                 "--interface", sorted(os.listdir("/sys/class/net"))[0]]) == 1
+    assert (tmp_path / "account").read_text().strip() == "def-prof1_cpu"
+
+
+def test_a_job_mode_job_carries_its_account_over_the_learners_environment(stand_in, tmp_path, monkeypatch):
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-other")
+    stand_in("sbatch", f"cat >/dev/null; echo \"$SBATCH_ACCOUNT\" >{tmp_path}/account; echo 123")
+    monkeypatch.setattr("lab.slurm.client_problem", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert main(["job", "--submit", "--account", "def-prof1_cpu", "--results", str(tmp_path / "results")]) == 0
+    assert (tmp_path / "account").read_text().strip() == "def-prof1_cpu"

@@ -21,18 +21,45 @@ def spec(**slurm) -> RunSpec:
     (None, "learner has a default account (def-prof1_cpu, def-prof1_gpu)"),
 ])
 def test_an_account_is_valid_as_the_site_names_its_associations(stand_in, monkeypatch, account, says):
+    monkeypatch.delenv("SBATCH_ACCOUNT", raising=False)
     stand_in("sacctmgr", "printf 'def-prof1_cpu\\ndef-prof1_gpu\\n'")
     monkeypatch.setattr("getpass.getuser", lambda: "learner")
     assert doctor.check_account(spec(**({"account": account} if account else {}))) == says
 
 
 def test_an_account_the_user_has_not_got_fails_with_theirs(stand_in, monkeypatch):
+    monkeypatch.delenv("SBATCH_ACCOUNT", raising=False)
     stand_in("sacctmgr", "printf 'def-prof1_cpu\\n'")
     monkeypatch.setattr("getpass.getuser", lambda: "learner")
     with pytest.raises(doctor.Failed, match=r"account 'def-prof2' is not one of learner's \(def-prof1_cpu\)"):
         doctor.check_account(spec(account="def-prof2"))
     with pytest.raises(doctor.Failed):
         doctor.check_account(spec(account="def-prof"))  # a prefix that is not an account's name
+
+
+@pytest.mark.parametrize("account, environment, says", [
+    # the learner's .bashrc sets SBATCH_ACCOUNT: sbatch takes it over #SBATCH -A
+    (None, "def-prof1", "account 'def-prof1' is valid (def-prof1_cpu, def-prof1_gpu) (SBATCH_ACCOUNT in your "
+                        "environment, which sbatch takes over #SBATCH -A)"),
+    ("def-prof1_cpu", "def-prof1_gpu", "account 'def-prof1_cpu' is valid; lab's jobs carry it in SBATCH_ACCOUNT, "
+                                       "over yours (def-prof1_gpu)"),
+    ("def-prof1_cpu", "def-prof1_cpu", "account 'def-prof1_cpu' is valid"),
+])
+def test_doctor_names_the_account_sbatch_will_really_use(stand_in, monkeypatch, account, environment, says):
+    stand_in("sacctmgr", "printf 'def-prof1_cpu\\ndef-prof1_gpu\\n'")
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    monkeypatch.setenv("SBATCH_ACCOUNT", environment)
+    assert doctor.check_account(spec(**({"account": account} if account else {}))) == says
+
+
+def test_an_account_in_the_environment_that_is_not_the_users_fails(stand_in, monkeypatch):
+    stand_in("sacctmgr", "printf 'def-prof1_cpu\\n'")
+    monkeypatch.setattr("getpass.getuser", lambda: "learner")
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-old")
+    with pytest.raises(doctor.Failed, match=r"account 'def-old' \(SBATCH_ACCOUNT in your environment.*\) is not "
+                                            r"one of learner's \(def-prof1_cpu\)") as err:
+        doctor.check_account(spec())
+    assert err.value.fix.endswith("or unset SBATCH_ACCOUNT")
 
 
 def test_the_worker_job_as_lab_writes_it_goes_through_sbatch_test_only(stand_in, tmp_path):
@@ -176,3 +203,14 @@ def test_the_worker_job_fits_a_node_in_slurms_units(stand_in, memory, fits):
     else:
         with pytest.raises(doctor.Failed, match=f"memory {memory} is more than a node of 'debug' has"):
             doctor.check_fits(job)
+
+
+def test_the_test_only_submission_carries_the_runs_account_over_the_learners(stand_in, tmp_path, monkeypatch):
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-other")
+    stand_in("sbatch", f"cat >/dev/null; echo \"$SBATCH_ACCOUNT $SLURM_ACCOUNT\" >{tmp_path}/account; "
+                       "echo 'sbatch: Job 7 to start at 2026-11-29T16:00:00' >&2")
+    run = RunSpec("slurm", workers=1, size=1000, parts=1, tls=False, placement=("--account=def-prof1_cpu",),
+                  slurm={"cores": 1, "memory": "256M", "walltime": "00:05:00", "account": "def-prof1_cpu",
+                         "interface": None})
+    doctor.check_submit(run)
+    assert (tmp_path / "account").read_text().split() == ["def-prof1_cpu", "def-prof1_cpu"]

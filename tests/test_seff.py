@@ -89,12 +89,15 @@ echo "squeue: error: slurm_load_jobs error: Rate limit exceeded, please retry mo
 
 def test_the_pauses_between_rate_limited_calls(stand_in, tmp_path, monkeypatch):
     """1 s, then 2 s, then 4 s: a site's rl_enable refills 2 requests a second."""
+    import time
+    import types
+
     import pytest
 
     from lab.errors import SlurmError
 
-    pauses: list[float] = []
-    monkeypatch.setattr(slurm.time, "sleep", pauses.append)
+    pauses: list[float] = []  # the module's own sleep (patching time's would catch every thread's)
+    monkeypatch.setattr(slurm, "time", types.SimpleNamespace(sleep=pauses.append, monotonic=time.monotonic))
     stand_in("squeue", f"""n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n + 1)) >{tmp_path}/calls
 [ "$n" -ge "${{FAILS:-2}}" ] && {{ echo "5|RUNNING|None|compute-1"; exit 0; }}
 echo "squeue: error: Rate limit exceeded, please retry momentarily" >&2; exit 1""")
@@ -106,3 +109,37 @@ echo "squeue: error: Rate limit exceeded, please retry momentarily" >&2; exit 1"
     with pytest.raises(SlurmError) as err:
         slurm.queue(["5"])
     assert pauses == [1.0, 2.0, 4.0] and "\n" not in str(err.value)
+
+
+def test_squeue_is_asked_at_most_every_30_s_once_the_scheduler_counts_workers(monkeypatch):
+    """While no worker has connected, squeue every 1, 2, 4 s (a worker job's
+    state is all there is); once the scheduler counts one, every 30 s at most."""
+    import types
+
+    from lab.workers import slurm as workers_slurm
+
+    clock = [0.0]  # the module's own clock (patching time's would move every thread's)
+    monkeypatch.setattr(workers_slurm, "time", types.SimpleNamespace(
+        monotonic=lambda: clock[0], sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds)))
+    asked: list[float] = []
+
+    def queue(ids):
+        asked.append(clock[0])
+        return [{"job": job, "state": "PENDING", "reason": "Resources", "node": ""} for job in ids]
+
+    monkeypatch.setattr(workers_slurm.slurm, "queue", queue)
+    workers = object.__new__(workers_slurm.SlurmWorkers)
+    workers.refused, workers.submitted = [], set()
+    workers.connected = lambda: 1 if clock[0] >= 10 else 0  # one of the two connects at 10 s
+    workers.current_jobs = lambda: ["7", "8"]
+    waited = workers.wait(2, timeout=100, say=lambda text: None)
+    assert waited.connected == 1
+    import itertools
+
+    import pytest
+
+    before = [t for t in asked if t < 10]  # (the wait's loop ticks every 0.05 s)
+    gaps = [b - a for a, b in itertools.pairwise(before)]
+    assert gaps[:3] == pytest.approx([1.0, 2.0, 4.0], abs=0.11) and max(gaps) < 4.2
+    after = [t for t in asked if t >= 10]
+    assert after and all(b - a >= 30 for a, b in itertools.pairwise(after)) and len(after) <= 4

@@ -17,6 +17,9 @@ from .distributed import DaskWorkers, private_folder, security
 # figure: a site's controller serves every learner of a class at once, and
 # sites rate-limit each user (rl_enable: 2 requests a second after a burst).
 QUEUE_EVERY = (1.0, 4.0)
+# Once the scheduler counts workers (they connect), squeue is asked only why
+# the rest wait or ended: at most this often.
+QUEUE_COUNTED = 30.0
 
 
 def refusal(error: RuntimeError) -> str:
@@ -27,14 +30,20 @@ def refusal(error: RuntimeError) -> str:
     return " / ".join(line.strip() for line in stderr.splitlines() if line.strip()) or text.strip()
 
 
-def job_class(refused: list[str]):
+def job_class(refused: list[str], env: dict[str, str] | None = None):
     """dask-jobqueue's SLURMJob, but a submission Slurm refuses is kept in
     `refused`, for wait() to say at once, in Slurm's words, instead of a
-    traceback in the event loop and a wait for the whole worker timeout."""
+    traceback in the event loop and a wait for the whole worker timeout;
+    sbatch runs in `env` (slurm.environment: the run's account)."""
+    import shlex
+
     from dask_jobqueue.slurm import SLURMJob
     from distributed.deploy.spec import ProcessInterface
 
     class Job(SLURMJob):
+        async def _submit_job(self, script_filename):
+            return await self._call(shlex.split(self.submit_command) + [script_filename], env=env)
+
         async def start(self):
             for pause in slurm.RATE_LIMITED:
                 try:
@@ -57,7 +66,7 @@ def job_class(refused: list[str]):
 def cluster_options(spec: RunSpec, refused: list[str]) -> dict:
     """SLURMCluster's keyword arguments for a run's worker jobs: the spec's, the
     run's TLS credentials, and a job class that keeps refusals in `refused`."""
-    options = dict(spec.slurm, job_cls=job_class(refused))
+    options = dict(spec.slurm, job_cls=job_class(refused, slurm.environment(spec.placement)))
     credentials = security(spec)
     if credentials is not None:
         options["security"] = credentials
@@ -131,7 +140,7 @@ class SlurmWorkers(DaskWorkers):
                 return Waited(connected, took, ended_reason)
             if ids and now >= next_queue:
                 pause = min(pause * 2, QUEUE_EVERY[1]) if next_queue > start else QUEUE_EVERY[0]
-                next_queue = now + pause
+                next_queue = now + (QUEUE_COUNTED if connected else pause)
                 try:
                     rows = slurm.queue(ids)
                 except SlurmError:  # a controller restarting: ask again, its jobs wait too
