@@ -517,10 +517,51 @@ def script(found: list[Step], mark: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def episode_steps(lesson: Lesson, page: Path, files: Files) -> tuple[list[Step], str]:
-    """An episode's steps with the files they write, and why none was found ('' when found or no code)."""
+PIP_INSTALL = re.compile(r"(^|[;&|(]\s*)(pip3?|python3?\s+-m\s+pip)\s+install\b")
+PIP_CONFIGS = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "~/.config/pip/pip.conf", "~/.pip/pip.conf")
+
+
+def wheelhouse() -> str:
+    """Where this site's pip finds its wheelhouse ('' for none): find-links in
+    its pip configuration (or PIP_FIND_LINKS), as Alliance sites serve theirs."""
+    import configparser
+
+    if os.environ.get("PIP_FIND_LINKS"):
+        return f"PIP_FIND_LINKS={os.environ['PIP_FIND_LINKS']}"
+    for name in (*PIP_CONFIGS, os.environ.get("PIP_CONFIG_FILE", "")):
+        path = Path(name).expanduser() if name else None
+        if path is None or not path.is_file():
+            continue
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path)
+        except configparser.Error:
+            continue
+        for section in ("global", "install"):
+            if parser.has_option(section, "find-links"):
+                return f"find-links = {parser.get(section, 'find-links').strip()} in {path}"
+    return ""
+
+
+def flag_pip(found: list[Step], where: str) -> None:
+    """At a wheelhouse site, a pip install without --no-index: its way is the
+    site's wheels alone (without, pip asks PyPI too: other builds, and nothing
+    on a node without internet)."""
+    if not where:
+        return
+    for step in found:
+        if PIP_INSTALL.search(step.command) and "--no-index" not in step.command and step.status != "skipped":
+            step.why = (f"this site serves a wheelhouse ({where}): its way is pip install --no-index, "
+                        "its own wheels alone; without it pip asks PyPI too (other builds, and no answer on a "
+                        "node without internet)")
+
+
+def episode_steps(lesson: Lesson, page: Path, files: Files, site_wheels: str = "") -> tuple[list[Step], str]:
+    """An episode's steps with the files they write (and pip installs flagged
+    at a wheelhouse site), and why none was found ('' when found or no code)."""
     text, rendered = lesson.text(page)
     found = play_files(steps(text, lesson.prompts), files)
+    flag_pip(found, site_wheels)
     return found, ("" if found else no_steps(text, rendered, lesson.prompts))
 
 
@@ -646,6 +687,8 @@ def _write(out: Path, name: str, found: list[Step], seconds: float, summary: lis
     for number, step in enumerate(found, 1):
         if step.status in ("failed", "not reached"):
             print(f"  {number}. {step.command.splitlines()[0]}: {step.status}: {step.why}")
+        elif step.why.startswith("this site serves a wheelhouse"):
+            print(f"  {number}. {step.command.splitlines()[0]}: note: {step.why}")
     return count["failed"] + count["not reached"] + bool(empty)
 
 
@@ -653,9 +696,9 @@ def _prepare(folder: Path, lesson: Lesson, out: Path, home: Path, timeout: float
     """Two steps, for a lab in an image (bin/lab-apptainer): here the episodes'
     scripts, for the learner's own shell outside the image to run (where the
     site's module and virtualenv are); then --finish reads what they printed."""
-    files = Files(lesson.code)
+    files, wheels = Files(lesson.code), wheelhouse()
     for number, page in enumerate(lesson.pages):
-        (found, empty), mark = episode_steps(lesson, page, files), _mark()
+        (found, empty), mark = episode_steps(lesson, page, files, wheels), _mark()
         name = f"{number:02d}-{page.stem}"
         write_atomic(folder / f"{name}.sh", script(found, mark))
         write_atomic(folder / f"{name}.json", json.dumps({"page": page.stem, "mark": mark, "empty": empty,
@@ -716,11 +759,11 @@ def command(plan, args) -> int:
     if args.prepare:
         return _prepare(Path(args.prepare), lesson, out, home, args.episode_timeout)
     failed, summary, played = 0, list(SUMMARY), []
-    files = Files(lesson.code)
+    files, wheels = Files(lesson.code), wheelhouse()
     for page in lesson.pages:
         started = time.monotonic()
         print(f"lesson: {page.stem} ...", flush=True)
-        found, empty = episode_steps(lesson, page, files)
+        found, empty = episode_steps(lesson, page, files, wheels)
         run_episode(found, lesson, home, args.episode_timeout)
         failed += _write(out, page.stem, found, time.monotonic() - started, summary, empty)
         played += found

@@ -534,3 +534,21 @@ def test_a_longer_closing_fence_and_a_nested_output_block():
     found = lesson.blocks(page)
     assert [(b.kind, b.lines, b.depth) for b in found] == [
         ("language-bash", ["$ echo one", "~~~", "not the end"], 0), ("output", ["two"], 2)]
+
+
+def test_a_pip_install_without_no_index_is_flagged_at_a_wheelhouse_site(tmp_path, monkeypatch):
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nfind-links = /cvmfs/wheels\n")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.setattr(lesson, "PIP_CONFIGS", ())
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(tmp_path / "none.conf"))
+    assert lesson.wheelhouse() == ""  # no wheelhouse: nothing flagged
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    where = lesson.wheelhouse()
+    assert where == f"find-links = /cvmfs/wheels in {conf}"
+    found = [lesson.Step(c, n) for n, c in enumerate(["pip install numpy", "pip install --no-index numpy",
+                                                      "python3 -m pip install dask", "echo pip install x",
+                                                      "cd x && pip3 install ."])]
+    lesson.flag_pip(found, where)
+    assert [bool(s.why) for s in found] == [True, False, True, False, True]
+    assert found[0].why.startswith(f"this site serves a wheelhouse ({where}): its way is pip install --no-index")

@@ -46,6 +46,10 @@ def test_every_episode_runs_and_only_the_oversized_job_fails(cluster, reports):
     assert "srun --mem=64G python hello.py: failed: asks for more memory" in done.stdout
     index = (out / "index.md").read_text()
     assert "| setup | 4 | 0 | 0 | 0 |" in index and "| limits | 0 | 1 | 0 | 0 |" in index
+    # This cluster serves a wheelhouse, as Alliance sites do: a pip install without --no-index is flagged.
+    (pip,) = [s for s in steps["setup"] if s["command"].startswith("pip install")]
+    assert pip["why"].startswith("this site serves a wheelhouse (find-links = /opt/wheelhouse in /etc/pip.conf)")
+    assert "pip install dask distributed dask_jobqueue \\: note: this site serves a wheelhouse" in done.stdout
     assert cluster.queue() == []
 
 
