@@ -121,7 +121,8 @@ class Step:
     shown: list[str] | None = None  # an editor step: the file as the page shows it (maybe an excerpt)
     content: list[str] | None = None  # an editor step: the file the learner has then
     snippet: str = ""             # the snippet library file its expected output came from
-    aside: bool = False           # an unnamed excerpt: an edit only if it shares a line with the file
+    typed: bool = True            # False: an edit the page shows with no editor line for it
+    aside: bool = False           # such an edit by an unnamed excerpt: one only if it shares a line with the file
 
 
 @dataclass
@@ -129,6 +130,10 @@ class Prompts:
     """What starts a typed line: on the cluster ($, the lesson's remote.prompt), on the laptop."""
     remote: tuple[str, ...] = ("$",)
     local: tuple[str, ...] = ()
+
+    def typed(self, lines: list[str]) -> bool:
+        """Whether any of these lines is typed at a prompt."""
+        return any(self.split(line.strip()) for line in lines)
 
     def split(self, line: str) -> tuple[str, str] | None:
         """(where, command) of a typed line: where is 'remote' or 'local'."""
@@ -159,7 +164,7 @@ def blocks(text: str) -> list[Block]:
     snippet = ""
     while i < len(lines):
         depth, content = _unquote(lines[i])
-        if (div := DIV.match(content.strip())) and not FENCE.match(content.strip()):
+        if div := DIV.match(content.strip()):
             if div.group(1):
                 divs.append(div.group(1))
             elif divs:
@@ -227,8 +232,7 @@ def _commands(block: Block, prompts: Prompts) -> list[Step]:
 def _is_shell(block: Block, prompts: Prompts) -> bool:
     """A block of typed lines: a shell block by its kind, or any block with prompts
     (a page that gives none, or a lesson's own prompt in an output block)."""
-    typed = any(prompts.split(line.strip()) for line in block.lines)
-    return typed or (block.kind in SHELL and block.info and bool(block.lines))
+    return prompts.typed(block.lines) or (block.kind in SHELL and block.info and bool(block.lines))
 
 
 def steps(text: str, prompts: Prompts | None = None) -> list[Step]:
@@ -250,7 +254,7 @@ def steps(text: str, prompts: Prompts | None = None) -> list[Step]:
             named = block.file or (edited if excerpt(block.lines) and block.kind not in ("output", "error")
                                    else "")
             if named and block.depth == 0 and block.lines:
-                found.append(Step(f"nano {named}", block.line, shown=block.lines, aside=not block.file,
+                found.append(Step(f"nano {named}", block.line, shown=block.lines, typed=False, aside=not block.file,
                                   why=f"the page edits {named} here (line {block.line}), with no editor line"))
                 edited = named
             continue
@@ -261,11 +265,11 @@ def steps(text: str, prompts: Prompts | None = None) -> list[Step]:
         words = last.command.split()
         before = commands[-2].command.split() if len(commands) > 1 else []
         if words[0] == "cat" and before[:1] and before[0] in EDITORS and before[1:] == words[1:] and following \
-                and following.depth == block.depth and not any(prompts.split(x.strip()) for x in following.lines):
+                and following.depth == block.depth and not prompts.typed(following.lines):
             commands[-2].shown = last.expected = following.lines  # `nano x.sh; cat x.sh`: the file is what cat shows
             used.add(index + 1)
         if words[0] in EDITORS and len(words) == 2 and following and following.depth == block.depth \
-                and not any(prompts.split(x.strip()) for x in following.lines):
+                and not prompts.typed(following.lines):
             last.shown = following.lines
             used.add(index + 1)
             edited = words[1]
@@ -408,7 +412,7 @@ def play_files(found: list[Step], files: Files) -> list[Step]:
             if step.shown is not None:
                 before = files.current(words[1])
                 step.content, how = files.edit(words[1], step.shown)
-                if step.why and _text(before) == _text(step.content):  # no editor line, nothing new
+                if not step.typed and _text(before) == _text(step.content):  # no editor line, nothing new
                     step.status, step.why = "skipped", f"the page shows {words[1]} again, as the learner has it"
                 step.why = step.why or f"{how} (line {step.line})"
             else:
