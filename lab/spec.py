@@ -187,9 +187,12 @@ def _slurm(values: Mapping[str, Any], dashboard: str, tls: bool) -> tuple[dict, 
     if extra:
         cluster["job_extra_directives"] = [*(config.slurm("job-extra-directives") or []), *extra]
     sif = apptainer.image()
-    if sif and "python" not in cluster:  # inside Apptainer: the workers run in the same image
-        cluster["python"] = apptainer.worker_python(sif, str(config.lab("apptainer.command")),
-                                                    list(config.lab("apptainer.binds") or []))
+    command = str(config.lab("apptainer.command"))
+    # Inside Apptainer the workers run in the same image, with the site's binds.
+    # The python the image's lab-image.pth named at start (no binds: no site
+    # read yet) is nobody's choice; a python the user gave stays.
+    if sif and cluster.get("python") in (None, apptainer.worker_python(sif, command, [])):
+        cluster["python"] = apptainer.worker_python(sif, command, list(config.lab("apptainer.binds") or []))
     scheduler = dict(config.slurm("scheduler-options") or {})
     scheduler.setdefault("dashboard_address", dashboard)
     if "interface" not in cluster and not {"host", "interface"} & set(scheduler):

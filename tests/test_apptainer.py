@@ -142,6 +142,21 @@ def test_under_apptainer_the_lessons_own_scripts_start_workers_in_the_image(monk
     assert os.environ["DASK_JOBQUEUE__SLURM__PYTHON"] == "/my/python"
 
 
+def test_the_worker_python_the_image_named_at_start_gets_the_sites_binds(monkeypatch):
+    """In the image, lab-image.pth names the workers' python (with no binds:
+    no site is read yet) before lab loads the site profile: lab's own runs
+    still bind the site's file systems into the workers' image."""
+    from lab import apptainer
+
+    named = apptainer.worker_python("/x/lab.sif", "/usr/bin/apptainer", [])
+    monkeypatch.setenv("DASK_LAB__APPTAINER__COMMAND", "/usr/bin/apptainer")
+    with dask.config.set({"jobqueue.slurm.python": named, "lab.apptainer.command": "/usr/bin/apptainer",
+                          "lab.apptainer.binds": ["/project", "/scratch"]}):
+        options = slurm_options(monkeypatch, "/x/lab.sif")
+    assert options["python"].endswith(' --bind="${SLURM_TMPDIR:-/tmp}" --bind=/project --bind=/scratch /x/lab.sif '
+                                      'python')
+
+
 def test_apptainer_worker_command_is_configurable(monkeypatch):
     with dask.config.set({"lab.apptainer.command": "singularity", "lab.apptainer.binds": ["/scratch"]}):
         options = slurm_options(monkeypatch, "/x/lab.sif")
