@@ -228,9 +228,9 @@ login)
         hosts=$(grep -vE "[[:space:]]$(hostname)\$" /etc/hosts)
         printf '%s\t%s\n%s\n' "$address" "$(hostname)" "$hosts" >/etc/hosts  # in place: Docker binds the file
         if ! grep -q scheduler-options /etc/dask/lab.yaml; then
-            sed -i -E "s/^( *)interface:.*/\1interface: null\n\1scheduler-options: {interface: $cluster_if}/" \
-                /etc/dask/lab.yaml
-            log "the lesson's scripts: the scheduler on $cluster_if (/etc/dask/lab.yaml)"
+            sed -i -E -e "s/^( *)interface:.*/\1interface: null\n\1scheduler-options: {interface: $cluster_if}/" \
+                -e 's/^( *)local-directory:.*/\1local-directory: $SLURM_TMPDIR/' /etc/dask/lab.yaml
+            log "the lesson's scripts: the scheduler on $cluster_if, workers' space in \$SLURM_TMPDIR (/etc/dask/lab.yaml)"
         fi
     fi
     start_munge
@@ -250,10 +250,15 @@ login)
         [ "$(stat -c %u "$folder")" = "$(id -u learner)" ] || log "warning: $folder is owned by uid" \
             "$(stat -c %u "$folder"), the learner is $(id -u learner): start the cluster with make up"
     done
-    # The directory's learners get a home on first start, as pam_mkhomedir gives one.
+    # The directory's learners get a home on first start, as pam_mkhomedir
+    # gives one, and the strict site's file systems a folder of each one's
+    # (/scratch/<name>) and the workshop allocation's (/project/def-prof1,
+    # its group's), as Alliance sites have them.
     directory_learners | while read -r uid name; do
         [ -d "/home/$name" ] || install -d -o "$uid" -g 2000 -m 0700 "/home/$name"
+        [ ! -d /scratch ] || [ -d "/scratch/$name" ] || install -d -o "$uid" -g 2000 -m 0700 "/scratch/$name"
     done
+    [ ! -d /project ] || [ -z "${LAB_DIRECTORY:-}" ] || install -d -g 2000 -m 2770 /project/def-prof1
     # Jobs accounting still shows running that the controller lost (every
     # container killed before it saved its state): end them in accounting too.
     sacctmgr -i show runawayjobs >/dev/null 2>&1 || true

@@ -139,6 +139,28 @@ def test_run_study_prep_and_job_mode_pass_for_a_directory_learner(site):
     assert site.queue("learner02") == []
 
 
+def test_each_job_has_its_own_node_local_scratch_and_the_sites_file_systems(site):
+    """As on an Alliance site: a job's $SLURM_TMPDIR is a node-local folder of
+    its own (/localscratch/<user>.<job>.0), the learner's alone, gone with the
+    job; /project and /scratch are on every node. lab's strict profile gives
+    its workers that local directory and binds both into the image."""
+    done = site.as_learner("learner04", f"srun {PLACED} sh -c 'echo $SLURM_TMPDIR $SLURMD_NODENAME; "
+                                        "stat -c %U:%a $SLURM_TMPDIR; touch /scratch/learner04/x "
+                                        "/project/def-prof1/learner04 && echo shared'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    tmp, node, owner, shared = done.stdout.split()
+    assert re.fullmatch(r"/localscratch/learner04\.\d+\.0", tmp) and owner == "learner04:700" and shared == "shared"
+    number = node.rsplit("-", 1)[1]
+    left = site.compose("exec", "-T", "--index", number, "compute", "ls", "/localscratch").stdout.split()
+    assert tmp.rsplit("/", 1)[1] not in left  # the epilog deleted it
+    done = lab(site, f"run --workers 1 --size 1000000 {PLACED} --show-job-script", learner="learner04")
+    assert done.returncode == 0 and "(correct)" in done.stdout, done.stdout + done.stderr
+    worker = next(x for x in done.stdout.splitlines() if "distributed.cli.dask_worker" in x)
+    assert "--bind=/project --bind=/scratch " in worker, worker[:700]
+    assert "--local-directory $SLURM_TMPDIR" in worker, worker[:700]
+    assert site.queue("learner04") == []
+
+
 def test_a_bad_interface_or_memory_is_one_line(site):
     for flags, says in [("--interface nosuch0", "--interface: this machine has no network interface 'nosuch0'"),
                         ("--memory lots", "--memory must be a memory size such as 256M"),
