@@ -22,8 +22,11 @@ export LAB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lab/__init
 # lab.sif as on a site (slurm-dev/apptainer.yaml over compose.yaml).
 # make up SITE=strict: that site as strict as real ones (accounts, a submit
 # filter, a reservation, learners in LDAP, two networks: slurm-dev/strict.yaml).
+# Every site's compose files (the strict site's are all of them): make clean
+# deletes the volumes of each, whichever runs now.
+EVERY_SITE := compose.yaml:slurm-dev/apptainer.yaml:slurm-dev/strict.yaml
 ifeq ($(SITE),strict)
-export COMPOSE_FILE := compose.yaml:slurm-dev/apptainer.yaml:slurm-dev/strict.yaml
+export COMPOSE_FILE := $(EVERY_SITE)
 NODE_IMAGES := slurm-apptainer node-apptainer ldap
 else ifeq ($(APPTAINER),1)
 export COMPOSE_FILE := compose.yaml:slurm-dev/apptainer.yaml
@@ -101,14 +104,15 @@ down: ## cancel the cluster's jobs, then stop it (as whichever site it runs); ho
 	@$(COMPOSE) exec -T login cancel-jobs "make down" 2>/dev/null || true
 	@files=$$(bin/running-files); COMPOSE_FILE=$${files:-$${COMPOSE_FILE:-compose.yaml}} $(COMPOSE) down --remove-orphans
 
-clean: ## stop the cluster and delete its volumes (asks, or FORCE=1)
+clean: ## stop the cluster and delete its volumes, every site's (asks, or FORCE=1)
 	@bin/preflight clean
 	@if [ "$${FORCE:-}" != 1 ]; then \
-	    printf 'Delete the cluster volumes (home, accounting, munge key)? [y/N] '; \
+	    printf 'Delete the cluster volumes (home, accounting, munge key, the strict site'"'"'s /project and /scratch)? [y/N] '; \
 	    read answer && [ "$$answer" = y ] || { echo "nothing deleted"; exit 1; }; fi
 	@$(COMPOSE) exec -T login cancel-jobs "make clean" 2>/dev/null || true
 	@files=$$(bin/running-files); COMPOSE_FILE=$${files:-$${COMPOSE_FILE:-compose.yaml}} \
 	    $(COMPOSE) down --remove-orphans --volumes
+	@COMPOSE_FILE=$(EVERY_SITE) $(COMPOSE) --progress quiet down --volumes
 
 build: images ## build the images (from the pinned base image and the wheelhouse)
 

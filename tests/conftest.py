@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 
-from tools.cluster import FOLDER_OWNER, NODES, ROOT, Cluster
+from tools.cluster import FOLDER_OWNER, NODES, ROOT, Cluster, make_value
 
 # Where a whole run's time goes, by test file: build/test-times.md, which
 # `make figures` puts in docs/figures.md (docs/test-times.md).
@@ -85,8 +85,9 @@ def cluster(tmp_path_factory):
         if up.returncode != 0:
             pytest.fail(f"make up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
         yield lab
-    finally:
+    finally:  # every site's volumes (the strict site's /project and /scratch too)
         lab.compose("down", "--volumes", "--remove-orphans", timeout=180)
+        lab.compose("down", "--volumes", timeout=180, files=make_value("EVERY_SITE"))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -77,8 +77,11 @@ class Cluster:
         return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env or self.env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def compose(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
-        done = subprocess.run(["docker", "compose", *args], cwd=ROOT, env=self.env,
+    def compose(self, *args: str, timeout: float = 120, check: bool = False,
+                files: str | None = None) -> subprocess.CompletedProcess:
+        """docker compose in this cluster's project (`files`: its COMPOSE_FILE, else compose's default)."""
+        done = subprocess.run(["docker", "compose", *args], cwd=ROOT,
+                              env={**self.env, **({"COMPOSE_FILE": files} if files else {})},
                               capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
