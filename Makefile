@@ -65,7 +65,7 @@ up: ## start the cluster (NODES=4) and return when a test job has run
 	@plan=$$(bin/preflight up) && ids=$$(bin/learner-ids) || exit $$?; echo "$$plan" >&2; \
 	 export LAB_UID=$${ids% *} LAB_GID=$${ids#* }; \
 	 $(MAKE) --no-print-directory images || exit $$?; \
-	 bin/switch-site || exit $$?; \
+	 bin/switch-site && bin/drop-nodes-above "$$NODES" || exit $$?; \
 	 $(COMPOSE) up -d --remove-orphans --scale compute="$$NODES" \
 	    || { $(COMPOSE) ps -a; $(COMPOSE) logs --tail=40; echo "error: the cluster did not start; logs above" >&2; exit 1; }
 	@bin/wait-ready "$$NODES" "$$READY_TIMEOUT"

@@ -224,11 +224,13 @@ def test_compose_kill_during_a_run(cluster):
 
 
 def test_fewer_nodes_during_a_run(cluster):
+    """Fewer nodes, of a new size too (as make up advises for the lesson's
+    largest steps): Compose recreates them, and nodes 1..NODES remain."""
     jobs = start_a_long_run(cluster, "fewer")
     start = time.monotonic()
-    fewer = cluster.make("up", "NODES=2")
+    fewer = cluster.make("up", "NODES=2", env={**cluster.env, "NODE_MEMORY": "1536"})
     assert fewer.returncode == 0, fewer.stdout[-2000:] + fewer.stderr[-2000:]
-    assert len(cluster.out("sinfo -h -N -o %N").split()) == 2
+    assert cluster.out("sinfo -h -N -o '%N %m'").split() == ["compute-1", "1536", "compute-2", "1536"]
     came_back(cluster, jobs, start, "`make up NODES=2` after NODES=4")
 
 
