@@ -108,12 +108,16 @@ def merge(base: list[str], shown: list[str]) -> list[str]:
     return out + base[cursor:]
 
 
+def _alikeness(one: str, other: str) -> float:
+    return difflib.SequenceMatcher(None, one.strip(), other.strip()).ratio()
+
+
 def _alike(base: list[str], cursor: int, lines: list[str]) -> list[tuple[int, int]]:
     """With no line shared exactly: each shown line's most alike line of base
     (same indent, from the cursor on), the line it changes."""
     found: list[tuple[int, int]] = []
     for a, line in enumerate(lines):
-        scores = [(difflib.SequenceMatcher(None, line.strip(), x.strip()).ratio(), b)
+        scores = [(_alikeness(line, x), b)
                   for b, x in enumerate(base[cursor:], cursor) if x.strip() and _indent(x) == _indent(line)]
         score, b = max(scores, default=(0.0, 0))
         if line.strip() and score >= ALIKE and (not found or b > found[-1][1]):
@@ -140,7 +144,7 @@ def _end(base: list[str], part: _Part, last: int, end: int) -> int:
         line = base[probe]
         if line.strip():
             if _indent(line) < min(map(_indent, tail)) or \
-                    max(difflib.SequenceMatcher(None, line.strip(), x.strip()).ratio() for x in tail) < ALIKE:
+                    max(_alikeness(line, x) for x in tail) < ALIKE:
                 break
             end = probe + 1
         probe += 1

@@ -31,6 +31,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -307,9 +308,10 @@ LAYOUTS = (("jekyll", "_episodes", "_config.yml", "episode_order"),
            ("workbench", "episodes", "config.yaml", "episodes"))
 
 
-def load(path: Path, chosen: list[str] | None, cluster: dict | None = None) -> Lesson:
+def load(path: Path, chosen: list[str] | None, cluster: Callable[[], dict] | None = None) -> Lesson:
     """The lesson at path, its episodes in its own order (or only `chosen`).
-    `cluster`: this cluster's values for a templated lesson's `site`."""
+    `cluster`: this cluster's values for a templated lesson's `site` (asked
+    only when the lesson is templated)."""
     import yaml
 
     found = [layout for layout in LAYOUTS if (path / layout[1]).is_dir()]
@@ -330,7 +332,7 @@ def load(path: Path, chosen: list[str] | None, cluster: dict | None = None) -> L
             raise BadInput(f"no episode {', '.join(unknown)} in {folder} (there: {', '.join(sorted(pages))})")
         names = [name for name in names if name in chosen]
     templated = layout == "jekyll" and any(re.search(r"\{\{|\{%", pages[name].read_text()) for name in names)
-    site = _merged(config, cluster or {}) if templated else None
+    site = _merged(config, cluster() if cluster else {}) if templated else None
     prompts = Prompts()
     if site:
         remote, local = (site.get("remote") or {}).get("prompt"), (site.get("local") or {}).get("prompt")
@@ -748,13 +750,9 @@ def _summary(out: Path, lesson: Lesson, summary: list[str], failed: int, played:
 
 
 def command(plan, args) -> int:
-    path = Path(args.path).expanduser().resolve()
-    cluster = None
-    if args.snippets or _templated(path):
-        from .snippets import cluster_values
+    from .snippets import cluster_values
 
-        cluster = cluster_values()
-    lesson = load(path, args.episodes, cluster)
+    lesson = load(Path(args.path).expanduser().resolve(), args.episodes, cluster_values)
     if args.finish:
         return _finish(Path(args.finish), lesson, args.snippets)
     out = new_run_dir(plan.results, prefix="lesson-run-")
@@ -773,7 +771,3 @@ def command(plan, args) -> int:
         played += found
     return _summary(out, lesson, summary, failed, played, args.snippets)
 
-
-def _templated(path: Path) -> bool:
-    """A Jekyll lesson whose pages use Liquid (this cluster's values then render it)."""
-    return any(re.search(r"\{\{|\{%", page.read_text()) for page in (path / "_episodes").glob("*.md"))

@@ -445,7 +445,7 @@ def test_a_liquid_lesson_is_rendered_with_this_clusters_values(tmp_path):
                                                        "module_python3": "python"},
             "sched": {"flag": {"user": "-u learner"}}}
     folder = hpc_lesson(tmp_path / "hpc")
-    loaded = lesson.load(folder, None, ours)
+    loaded = lesson.load(folder, None, lambda: ours)
     assert loaded.prompts == lesson.Prompts(("$", "[learner@login ~]$"), ("[you@laptop:~]$",))
     found, empty = lesson.episode_steps(loaded, loaded.pages[0], Files(loaded.code))
     assert empty == "" and [(s.command, s.status) for s in found] == [
